@@ -1,0 +1,175 @@
+#include "core/signal_transform.h"
+
+#include <charconv>
+
+#include "core/event_time.h"
+
+namespace usp {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+TransformOutcome Fail(TransformError* error, const char* reason, std::string message) {
+  error->reason = reason;
+  error->message = std::move(message);
+  return TransformOutcome::kFailed;
+}
+
+// Writes a string or integer identifier into *out. False for other types.
+bool AssignIdentifier(element value, std::string* out) {
+  switch (value.type()) {
+    case element_type::STRING: {
+      std::string_view s;
+      s = value.get_string().value_unsafe();
+      out->assign(s);
+      return true;
+    }
+    case element_type::INT64: {
+      int64_t v = 0;
+      v = value.get_int64().value_unsafe();
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof(buf), v);
+      out->assign(buf, r.ptr);
+      return true;
+    }
+    case element_type::UINT64: {
+      uint64_t v = 0;
+      v = value.get_uint64().value_unsafe();
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof(buf), v);
+      out->assign(buf, r.ptr);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SignalTransform>> SignalTransform::Create(const UserSignal& signal) {
+  if (signal.spec.type != SignalType::kSimple) {
+    return Status::InvalidArgument("SignalTransform handles type simple only, got " +
+                                   std::string(ToString(signal.spec.type)));
+  }
+  if (signal.spec.event_sources.empty()) {
+    return Status::InvalidArgument("UserSignal " + signal.metadata.name + " has no event sources");
+  }
+  return std::unique_ptr<SignalTransform>(new SignalTransform(signal));
+}
+
+SignalTransform::SignalTransform(const UserSignal& signal) : signal_(signal) {
+  for (const EventSource& source : signal_.spec.event_sources) {
+    topics_.push_back(source.kafka_topic);
+    source_filters_.push_back(source.filter);
+  }
+}
+
+TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t processing_time_ms,
+                                        SignalRecord* record, TransformError* error) {
+  const UserSignalSpec& spec = signal_.spec;
+
+  // A topic may appear in several sources (a union): the event passes when any
+  // of their filters accepts it.
+  bool known_topic = false;
+  bool source_match = false;
+  element doc;
+  bool parsed = false;
+  for (size_t i = 0; i < topics_.size() && !source_match; ++i) {
+    if (topics_[i] != event.topic) continue;
+    known_topic = true;
+    if (!parsed) {
+      // realloc_if_needed copies the payload into the parser's padded buffer:
+      // Kafka buffers carry no SIMDJSON_PADDING.
+      if (auto err = parser_.parse(event.payload.data(), event.payload.size(), true).get(doc);
+          err) {
+        return Fail(error, "not_json",
+                    std::string("payload is not valid JSON: ") + simdjson::error_message(err));
+      }
+      if (doc.type() != element_type::OBJECT) {
+        return Fail(error, "not_object", "payload must be a JSON object");
+      }
+      parsed = true;
+    }
+    source_match = source_filters_[i] == nullptr || source_filters_[i]->Evaluate(doc);
+  }
+  if (!known_topic) {
+    scratch_.assign("topic \"").append(event.topic).append("\" is not a source of this signal");
+    return Fail(error, "unknown_topic", scratch_);
+  }
+  if (!source_match) return TransformOutcome::kFiltered;
+  if (spec.filter != nullptr && !spec.filter->Evaluate(doc)) return TransformOutcome::kFiltered;
+
+  // User id.
+  std::optional<element> user_id = spec.user_id_field.Resolve(doc);
+  if (!user_id || user_id->type() == element_type::NULL_VALUE) {
+    return Fail(error, "missing_user_id", "no user id at " + spec.user_id_field.text());
+  }
+  if (!AssignIdentifier(*user_id, &record->user_id) || record->user_id.empty()) {
+    return Fail(
+        error, "bad_user_id",
+        "user id at " + spec.user_id_field.text() + " must be a non-empty string or an integer");
+  }
+
+  // Event time.
+  std::optional<element> event_time = spec.event_time_field.Resolve(doc);
+  if (!event_time || event_time->type() == element_type::NULL_VALUE) {
+    return Fail(error, "missing_event_time", "no event time at " + spec.event_time_field.text());
+  }
+  Result<int64_t> time_ms = ParseEventTime(*event_time);
+  if (!time_ms.ok()) {
+    return Fail(
+        error, "bad_event_time",
+        "event time at " + spec.event_time_field.text() + ": " + time_ms.status().message());
+  }
+  record->event_time = *time_ms;
+
+  // Event id.
+  if (spec.event_id_field) {
+    std::optional<element> event_id = spec.event_id_field->Resolve(doc);
+    if (!event_id || !AssignIdentifier(*event_id, &record->event_id) || record->event_id.empty()) {
+      return Fail(error, "bad_event_id",
+                  "event id at " + spec.event_id_field->text() +
+                      " must be a non-empty string or an integer");
+    }
+  } else {
+    char buf[48];
+    record->event_id.assign(event.topic);
+    record->event_id.push_back('-');
+    auto r = std::to_chars(buf, buf + sizeof(buf), event.partition);
+    record->event_id.append(buf, r.ptr);
+    record->event_id.push_back('-');
+    r = std::to_chars(buf, buf + sizeof(buf), event.offset);
+    record->event_id.append(buf, r.ptr);
+  }
+
+  record->signal.assign(signal_.metadata.name);
+  record->version = processing_time_ms;
+
+  // Attributes.
+  std::string& attributes = record->attributes_json;
+  attributes.clear();
+  if (spec.attributes.empty()) {
+    AppendElementJson(doc, &attributes);
+  } else {
+    attributes.push_back('{');
+    bool first = true;
+    for (const auto& [name, pointer] : spec.attributes) {
+      if (!first) attributes.push_back(',');
+      first = false;
+      AppendJsonString(name, &attributes);
+      attributes.push_back(':');
+      std::optional<element> value = pointer.Resolve(doc);
+      if (value) {
+        AppendElementJson(*value, &attributes);
+      } else {
+        attributes.append("null");
+      }
+    }
+    attributes.push_back('}');
+  }
+  return TransformOutcome::kEmitted;
+}
+
+}  // namespace usp

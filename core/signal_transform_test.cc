@@ -1,0 +1,168 @@
+#include "core/signal_transform.h"
+
+#include <gtest/gtest.h>
+
+namespace usp {
+namespace {
+
+using nlohmann::json;
+
+UserSignal MakeSignal(const json& spec_overrides) {
+  json doc = {{"apiVersion", "usp.dev/v1alpha1"},
+              {"kind", "UserSignal"},
+              {"metadata", {{"name", "searches"}}},
+              {"spec", {{"eventSources", json::array({{{"kafkaTopic", "search-events"}}})}}}};
+  doc["spec"].update(spec_overrides);
+  FieldErrors errors;
+  std::optional<UserSignal> signal = ParseUserSignal(doc, &errors);
+  EXPECT_TRUE(signal.has_value()) << (errors.empty() ? "" : errors[0].ToString());
+  return signal.value_or(UserSignal{});
+}
+
+class SignalTransformTest : public ::testing::Test {
+ protected:
+  void Build(const json& spec_overrides = json::object()) {
+    Result<std::unique_ptr<SignalTransform>> t =
+        SignalTransform::Create(MakeSignal(spec_overrides));
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    transform_ = std::move(t.value());
+  }
+  TransformOutcome Apply(std::string_view payload, std::string_view topic = "search-events") {
+    SourceEvent event{topic, 3, 42, payload};
+    error_ = {};
+    return transform_->Apply(event, 1795341609999, &record_, &error_);
+  }
+  std::unique_ptr<SignalTransform> transform_;
+  SignalRecord record_;
+  TransformError error_;
+};
+
+TEST_F(SignalTransformTest, EmitsARecordWithTheWholeEventAsAttributes) {
+  Build();
+  ASSERT_EQ(Apply(R"({ "user_id": "u1", "event_time": 1795341600123, "q": "paris hotels" })"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_,
+            (SignalRecord{"u1", "searches", 1795341600123, "search-events-3-42", 1795341609999,
+                          R"({"user_id":"u1","event_time":1795341600123,"q":"paris hotels"})"}));
+}
+
+TEST_F(SignalTransformTest, ProjectsAttributesAndWritesNullForMissingOnes) {
+  Build({{"attributes",
+          {{"city", "/geo/city"}, {"tags", "/tags"}, {"missing", "/nope"}, {"all", ""}}}});
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":"2026-11-22T10:00:00Z",
+                      "geo":{"city":"Paris"},"tags":["a",1]})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.event_time, 1795341600000);
+  // std::map order: names sorted.
+  EXPECT_EQ(record_.attributes_json,
+            R"({"all":{"user_id":"u1","event_time":"2026-11-22T10:00:00Z","geo":{"city":"Paris"},)"
+            R"("tags":["a",1]},"city":"Paris","missing":null,"tags":["a",1]})");
+  EXPECT_TRUE(json::accept(SerializeSignalRecord(record_)));
+}
+
+TEST_F(SignalTransformTest, RendersIntegerUserIdsInDecimal) {
+  Build();
+  ASSERT_EQ(Apply(R"({"user_id": 12345678901, "event_time": 1})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.user_id, "12345678901");
+  ASSERT_EQ(Apply(R"({"user_id": 18446744073709551615, "event_time": 1})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.user_id, "18446744073709551615");
+}
+
+TEST_F(SignalTransformTest, UsesTheConfiguredFields) {
+  Build({{"userIdField", "/user/id"}, {"eventTimeField", "/ts"}, {"eventIdField", "/id"}});
+  ASSERT_EQ(Apply(R"({"user":{"id":"u9"},"ts":5,"id":"evt-77"})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.user_id, "u9");
+  EXPECT_EQ(record_.event_time, 5);
+  EXPECT_EQ(record_.event_id, "evt-77");
+  ASSERT_EQ(Apply(R"({"user":{"id":"u9"},"ts":5,"id":77})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.event_id, "77");
+}
+
+TEST_F(SignalTransformTest, AppliesTheSpecFilter) {
+  Build({{"filter", {{"field", "/kind"}, {"op", "eq"}, {"value", "search"}}}});
+  EXPECT_EQ(Apply(R"({"user_id":"u","event_time":1,"kind":"search"})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(Apply(R"({"user_id":"u","event_time":1,"kind":"view"})"), TransformOutcome::kFiltered);
+  // Filtering happens before extraction: a filtered event is never a failure.
+  EXPECT_EQ(Apply(R"({"kind":"view"})"), TransformOutcome::kFiltered);
+}
+
+TEST_F(SignalTransformTest, AppliesEachSourceFilterToItsOwnTopic) {
+  Build({{"eventSources", json::parse(R"([
+      {"kafkaTopic": "web", "filter": {"field": "/page", "op": "eq", "value": "search"}},
+      {"kafkaTopic": "app"},
+      {"kafkaTopic": "web", "filter": {"field": "/page", "op": "eq", "value": "results"}}])")}});
+  const char* search = R"({"user_id":"u","event_time":1,"page":"search"})";
+  const char* results = R"({"user_id":"u","event_time":1,"page":"results"})";
+  const char* home = R"({"user_id":"u","event_time":1,"page":"home"})";
+  EXPECT_EQ(Apply(search, "web"), TransformOutcome::kEmitted);
+  EXPECT_EQ(Apply(results, "web"), TransformOutcome::kEmitted);  // union of sources
+  EXPECT_EQ(Apply(home, "web"), TransformOutcome::kFiltered);
+  EXPECT_EQ(Apply(home, "app"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.event_id, "app-3-42");
+}
+
+TEST_F(SignalTransformTest, FailsBadEventsWithAStableReason) {
+  Build({{"eventIdField", "/id"}});
+  const struct {
+    const char* payload;
+    const char* topic;
+    const char* reason;
+  } cases[] = {
+      {"not json", "search-events", "not_json"},
+      {R"({"user_id": "u")", "search-events", "not_json"},
+      {"", "search-events", "not_json"},
+      {"[1,2]", "search-events", "not_object"},
+      {R"("text")", "search-events", "not_object"},
+      {R"({"event_time":1,"id":"e"})", "search-events", "missing_user_id"},
+      {R"({"user_id":null,"event_time":1,"id":"e"})", "search-events", "missing_user_id"},
+      {R"({"user_id":"","event_time":1,"id":"e"})", "search-events", "bad_user_id"},
+      {R"({"user_id":true,"event_time":1,"id":"e"})", "search-events", "bad_user_id"},
+      {R"({"user_id":1.5,"event_time":1,"id":"e"})", "search-events", "bad_user_id"},
+      {R"({"user_id":{"a":1},"event_time":1,"id":"e"})", "search-events", "bad_user_id"},
+      {R"({"user_id":"u","id":"e"})", "search-events", "missing_event_time"},
+      {R"({"user_id":"u","event_time":null,"id":"e"})", "search-events", "missing_event_time"},
+      {R"({"user_id":"u","event_time":"yesterday","id":"e"})", "search-events", "bad_event_time"},
+      {R"({"user_id":"u","event_time":-5,"id":"e"})", "search-events", "bad_event_time"},
+      {R"({"user_id":"u","event_time":true,"id":"e"})", "search-events", "bad_event_time"},
+      {R"({"user_id":"u","event_time":1})", "search-events", "bad_event_id"},
+      {R"({"user_id":"u","event_time":1,"id":[1]})", "search-events", "bad_event_id"},
+      {R"({"user_id":"u","event_time":1,"id":""})", "search-events", "bad_event_id"},
+      {R"({"user_id":"u","event_time":1,"id":"e"})", "other-topic", "unknown_topic"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(Apply(c.payload, c.topic), TransformOutcome::kFailed) << c.payload;
+    EXPECT_EQ(error_.reason, c.reason) << c.payload << ": " << error_.message;
+    EXPECT_FALSE(error_.message.empty());
+  }
+}
+
+TEST_F(SignalTransformTest, ErrorMessagesNameThePointer) {
+  Build({{"userIdField", "/who"}});
+  ASSERT_EQ(Apply(R"({"event_time":1})"), TransformOutcome::kFailed);
+  EXPECT_NE(error_.message.find("/who"), std::string::npos) << error_.message;
+}
+
+TEST_F(SignalTransformTest, ReusesTheRecordAcrossEvents) {
+  Build({{"attributes", {{"q", "/q"}}}});
+  ASSERT_EQ(Apply(R"({"user_id":"first-user-with-long-id","event_time":1,"q":"long query text"})"),
+            TransformOutcome::kEmitted);
+  ASSERT_EQ(Apply(R"({"user_id":"u2","event_time":2,"q":"x"})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_, (SignalRecord{"u2", "searches", 2, "search-events-3-42", 1795341609999,
+                                   R"({"q":"x"})"}));
+}
+
+TEST(SignalTransform, RejectsLeftJoinSignals) {
+  json doc = json::parse(R"({"apiVersion": "usp.dev/v1alpha1", "kind": "UserSignal",
+    "metadata": {"name": "joined"},
+    "spec": {"type": "left_join",
+      "leftEventSource": {"kafkaTopic": "a", "joinKeyField": "/k"},
+      "rightEventSource": {"kafkaTopic": "b", "joinKeyField": "/k"}}})");
+  FieldErrors errors;
+  std::optional<UserSignal> signal = ParseUserSignal(doc, &errors);
+  ASSERT_TRUE(signal.has_value());
+  EXPECT_FALSE(SignalTransform::Create(*signal).ok());
+}
+
+}  // namespace
+}  // namespace usp
