@@ -1,0 +1,127 @@
+#pragma once
+// The simple-signal worker loop: source events -> SignalTransform -> signal
+// records on the output topic, bad events per `onError`, offsets committed
+// only once every output below them is acknowledged (at-least-once).
+//
+// Flow of one RunOnce(): serve delivery reports (acks advance the
+// PartitionOffsetTracker of their source partition) -> poll a batch ->
+// transform each event -> send its record (key = user id, partition =
+// murmur2(user id) % output partitions, timestamp = event time) or its dead
+// letter -> every `commit_interval_ms`, commit the committable offsets
+// asynchronously. Finish() flushes the producer and commits synchronously.
+//
+// All I/O goes through SourceReader / RecordSink / Clock, so the loop is
+// tested with fakes. Thread-compatible: Start/RunOnce/Run/Finish on one
+// thread; ready() and last_heartbeat_ms() may be read from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/signal_record.h"
+#include "core/signal_transform.h"
+#include "core/status.h"
+#include "core/user_signal.h"
+#include "runtime/worker/offset_tracker.h"
+#include "runtime/worker/worker_io.h"
+#include "runtime/worker/worker_metrics.h"
+
+namespace usp {
+
+struct SignalWorkerOptions {
+  // Source partitions to own, the same numbers on every source topic.
+  // Empty: every partition of every source topic. Numbers a topic does not
+  // have are skipped on that topic.
+  std::vector<int32_t> partitions;
+  bool all_partitions = true;  // false with empty `partitions`: own nothing (standby)
+  int max_batch = 1000;        // messages per poll
+  int poll_timeout_ms = 100;   // wait for the first message of a batch
+  int commit_interval_ms = 200;
+  int flush_timeout_ms = 30000;  // Finish(): wait for outstanding acks
+};
+
+class SignalWorker {
+ public:
+  // `transform` built from `signal`. The other pointers must outlive the worker.
+  SignalWorker(UserSignal signal, std::unique_ptr<SignalTransform> transform, SourceReader* source,
+               RecordSink* sink, WorkerMetrics* metrics, Clock* clock, SignalWorkerOptions options);
+  SignalWorker(const SignalWorker&) = delete;
+  SignalWorker& operator=(const SignalWorker&) = delete;
+
+  // Reads partition counts (source and output topics), the committed offsets,
+  // and assigns the partitions. ready() is true after it succeeds. Errors:
+  // Unavailable (metadata/coordinator not reachable: retry), NotFound.
+  Status Start();
+
+  // One iteration of the loop (see above). A non-OK status is fatal: an
+  // event failed under `onError: fail`, an output could not be delivered, or
+  // the source failed. Call Finish() next either way.
+  Status RunOnce();
+
+  // RunOnce() until `stop()` returns true or an error, then Finish().
+  // Returns the first error.
+  Status Run(const std::function<bool()>& stop);
+
+  // Flushes the sink (serving the remaining acks) and synchronously commits
+  // every partition's committable offset. Never commits at or past a failed
+  // offset.
+  Status Finish();
+
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Clock time at the start of the latest RunOnce(), 0 before the first.
+  int64_t last_heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
+
+  // Per owned partition, the next offset a restart would consume from.
+  std::vector<TopicPartitionOffset> CommittableOffsets() const;
+  const std::vector<TopicPartition>& assignment() const { return assignment_; }
+
+ private:
+  struct Slot {
+    std::string topic;
+    int32_t partition;
+    PartitionOffsetTracker tracker;
+  };
+  struct TopicSlots {
+    std::string topic;
+    std::vector<int> slot_by_partition;  // -1: not owned
+  };
+
+  int FindSlot(std::string_view topic, int32_t partition) const;
+  Status Process(int slot, const ConsumedMessage& message, int64_t now_ms);
+  Status SendWithRetry(std::string_view topic, int32_t partition, std::string_view key,
+                       std::string_view value, int64_t timestamp_ms, uint64_t opaque);
+  void BuildDeadLetter(const ConsumedMessage& message, int64_t now_ms);
+  void OnDelivery(const DeliveryReport& report);
+  Status CommitDue(int64_t now_ms);
+  void UpdateLag();
+
+  UserSignal signal_;
+  std::unique_ptr<SignalTransform> transform_;
+  SourceReader* source_;
+  RecordSink* sink_;
+  WorkerMetrics* metrics_;
+  Clock* clock_;
+  SignalWorkerOptions options_;
+
+  int32_t output_partitions_ = 0;
+  std::vector<Slot> slots_;
+  std::vector<TopicSlots> topics_;
+  std::vector<TopicPartition> assignment_;
+  int64_t last_commit_ms_ = 0;
+  Status fatal_;  // first delivery failure, reported by the next RunOnce()
+
+  // Reused across events to keep the hot path free of allocations.
+  std::vector<ConsumedMessage> batch_;
+  SignalRecord record_;
+  TransformError error_;
+  std::string buffer_;
+  std::string key_;
+
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> heartbeat_ms_{0};
+};
+
+}  // namespace usp

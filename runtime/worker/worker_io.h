@@ -1,0 +1,58 @@
+#pragma once
+// The worker's I/O edges as small interfaces: where source events come from
+// (SourceReader), where records go (RecordSink) and what time it is (Clock).
+// Production implementations wrap the Kafka client (kafka_io.h); tests use
+// fakes.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/kafka/kafka_client.h"
+
+namespace usp {
+
+// Source topics, consumed with manual assignment.
+class SourceReader {
+ public:
+  virtual ~SourceReader() = default;
+  virtual Result<int32_t> PartitionCount(const std::string& topic) = 0;
+  // Offsets as in KafkaConsumer::Assign (absolute or kOffsetCommitted).
+  virtual Status Assign(const std::vector<TopicPartitionOffset>& partitions) = 0;
+  // The group's committed offsets (kOffsetInvalid where none).
+  virtual Result<std::vector<TopicPartitionOffset>> Committed(
+      const std::vector<TopicPartition>& partitions) = 0;
+  // Views valid until the next Poll().
+  virtual Status Poll(int max_messages, int timeout_ms, std::vector<ConsumedMessage>* out) = 0;
+  // `offsets`: the next offset to consume per partition.
+  virtual Status Commit(const std::vector<TopicPartitionOffset>& offsets, bool sync) = 0;
+  // Messages behind `next_offset`, -1 when unknown.
+  virtual int64_t Lag(const std::string& topic, int32_t partition, int64_t next_offset) = 0;
+};
+
+// Output and dead-letter topics. Delivery reports are handed to the
+// callback given to SetDeliveryCallback(), from Poll()/Flush() only.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual Result<int32_t> PartitionCount(const std::string& topic) = 0;
+  virtual void SetDeliveryCallback(DeliveryCallback callback) = 0;
+  // As KafkaProducer::Produce: Unavailable means "queue full, Poll() and retry".
+  virtual Status Send(std::string_view topic, int32_t partition, std::string_view key,
+                      std::string_view value, int64_t timestamp_ms, uint64_t opaque) = 0;
+  virtual void Poll(int timeout_ms) = 0;
+  virtual Status Flush(int timeout_ms) = 0;
+};
+
+// Wall-clock epoch milliseconds (event times are epoch ms too).
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t NowMs() = 0;
+};
+
+Clock* SystemClock();
+
+}  // namespace usp
