@@ -30,6 +30,7 @@ class JsonMessageFlag : public spdlog::custom_flag_formatter {
 }  // namespace
 
 void InitLogging(const std::string& component, const std::string& job) {
+  spdlog::drop("usp");  // InitLogging may run more than once per process (tests)
   auto logger = spdlog::stderr_logger_mt("usp");
   std::string prefix = R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","component":")" + component + "\"";
   if (!job.empty()) prefix += R"(,"job":")" + job + "\"";

@@ -1,0 +1,122 @@
+// `usp-runtime serve` through RunServe(): flags, startup against the embedded
+// broker, the port file, queries over HTTP, and shutdown. One RunServe() per
+// process: the shutdown flag is process-wide and cannot be cleared.
+#include "runtime/query/serve_main.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/murmur2.h"
+#include "core/signal_record.h"
+#include "runtime/common/shutdown.h"
+#include "runtime/kafka/embedded_kafka.h"
+#include "runtime/kafka/kafka_client.h"
+
+namespace usp {
+namespace {
+
+namespace fs = std::filesystem;
+namespace http = boost::beast::http;
+
+int RunServeWith(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return RunServe(static_cast<int>(argv.size()), argv.data());
+}
+
+std::pair<int, std::string> HttpGet(uint16_t port, const std::string& target) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::string_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, "127.0.0.1");
+  http::write(socket, req);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+TEST(RunServe, PrintsHelpAndSucceeds) { EXPECT_EQ(RunServeWith({"serve", "--help"}), 0); }
+
+TEST(RunServe, FailsWithoutTheRequiredFlags) {
+  EXPECT_NE(RunServeWith({"serve", "--resources", "/nonexistent"}), 0);
+  EXPECT_NE(RunServeWith({"serve", "--resources", "x", "--bootstrap", "b", "--data-dir", "d",
+                          "--port", "70000"}),
+            0);
+}
+
+TEST(RunServe, ServesMaterializedSignalsAndStopsOnShutdown) {
+  std::string tmpl = (fs::temp_directory_path() / "usp-serve-main-XXXXXX").string();
+  fs::path dir = mkdtemp(tmpl.data());
+  {
+    std::ofstream yaml(dir / "search.yaml");
+    yaml << "apiVersion: usp.dev/v1alpha1\n"
+            "kind: UserSignal\n"
+            "metadata:\n"
+            "  name: search\n"
+            "spec:\n"
+            "  eventSources:\n"
+            "    - kafkaTopic: searches\n";
+  }
+  auto kafka = EmbeddedKafka::Start();
+  ASSERT_TRUE(kafka.ok());
+  ASSERT_TRUE((*kafka)->CreateTopic("usp.signal.search", 2).ok());
+  ProducerOptions producer_options;
+  producer_options.bootstrap = (*kafka)->bootstrap();
+  auto producer = KafkaProducer::Create(producer_options, nullptr);
+  ASSERT_TRUE(producer.ok());
+  SignalRecord record{"u1", "search", 1700000000000, "e1", 1700000000100, R"({"q":"paris"})"};
+  ASSERT_TRUE((*producer)
+                  ->Produce("usp.signal.search", PartitionForKey("u1", 2), "u1",
+                            SerializeSignalRecord(record), 0, 0)
+                  .ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+
+  fs::path port_file = dir / "port";
+  int exit_code = -1;
+  std::thread serve([&] {
+    exit_code =
+        RunServeWith({"serve", "--resources", (dir / "search.yaml").string(), "--bootstrap",
+                      (*kafka)->bootstrap(), "--data-dir", (dir / "data").string(), "--port", "0",
+                      "--address", "127.0.0.1", "--port-file", port_file.string()});
+  });
+  uint16_t port = 0;
+  for (int i = 0; i < 300 && port == 0; ++i) {
+    std::ifstream in(port_file);
+    int p = 0;
+    if (in >> p) port = static_cast<uint16_t>(p);
+    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_NE(port, 0) << "no port file";
+  EXPECT_EQ(HttpGet(port, "/healthz").first, 200);
+  int ready = 0;
+  for (int i = 0; i < 200 && ready != 200; ++i) {
+    ready = HttpGet(port, "/readyz").first;
+    if (ready != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ready, 200);
+  auto [status, body] = HttpGet(port, "/v1/users/u1/signals");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(body, R"({"user_id":"u1","signals":[)" + SerializeSignalRecord(record) +
+                      R"(],"freshness":{"search":1700000000000}})");
+  RequestShutdown();
+  serve.join();
+  EXPECT_EQ(exit_code, 0);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace usp

@@ -1,0 +1,336 @@
+// SignalStore on RocksDB. Two column families:
+//   "signals": the rows (layout in signal_key.h), compressed, prefix bloom
+//              on partition|user so a lookup of an absent user is cheap.
+//   "default": metadata: the partition count, consumed offsets, freshness.
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <mutex>
+#include <string_view>
+#include <tuple>
+
+#include "core/murmur2.h"
+#include "runtime/store/signal_key.h"
+#include "runtime/store/signal_store.h"
+
+namespace usp {
+
+namespace {
+
+constexpr char kSignalsFamily[] = "signals";
+constexpr char kPartitionsKey[] = "partitions";
+constexpr char kOffsetTag = 'o';     // 'o' | len(topic) topic | partition:u32 -> next:i64
+constexpr char kFreshnessTag = 'w';  // 'w' | signal -> watermark:i64
+
+std::string EncodeI64(int64_t v) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>(static_cast<uint64_t>(v) >> shift));
+  }
+  return out;
+}
+
+int64_t DecodeI64(std::string_view b) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(b[i]);
+  return static_cast<int64_t>(v);
+}
+
+std::string OffsetKey(const std::string& topic, int32_t partition) {
+  std::string key(1, kOffsetTag);
+  AppendU32(static_cast<uint32_t>(topic.size()), &key);
+  key += topic;
+  AppendU32(static_cast<uint32_t>(partition), &key);
+  return key;
+}
+
+std::string FreshnessKey(std::string_view signal) {
+  std::string key(1, kFreshnessTag);
+  key += signal;
+  return key;
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(what + ": " + s.ToString());
+  return Status::IoError(what + ": " + s.ToString());
+}
+
+// Extracts partition | len(user) user, the prefix shared by one user's rows.
+class UserPrefixTransform : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "usp.UserPrefix.v1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), PrefixSize(key));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() >= 8 && key.size() >= PrefixSize(key);
+  }
+
+ private:
+  static size_t PrefixSize(const rocksdb::Slice& key) {
+    return 8 + DecodeU32(std::string_view(key.data() + 4, 4));
+  }
+};
+
+// The best compression this RocksDB build supports, by ratio.
+rocksdb::CompressionType BestCompression() {
+  std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
+  for (rocksdb::CompressionType wanted :
+       {rocksdb::kZSTD, rocksdb::kLZ4Compression, rocksdb::kSnappyCompression}) {
+    if (std::find(supported.begin(), supported.end(), wanted) != supported.end()) return wanted;
+  }
+  return rocksdb::kNoCompression;
+}
+
+const char* CompressionName(rocksdb::CompressionType type) {
+  switch (type) {
+    case rocksdb::kZSTD:
+      return "ZSTD";
+    case rocksdb::kLZ4Compression:
+      return "LZ4";
+    case rocksdb::kSnappyCompression:
+      return "Snappy";
+    default:
+      return "none";
+  }
+}
+
+class RocksDbSignalStore : public SignalStore {
+ public:
+  ~RocksDbSignalStore() override {
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+      db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    if (db_ != nullptr) db_->Close().PermitUncheckedError();
+  }
+
+  Status Init(const std::filesystem::path& dir, const SignalStoreOptions& options) {
+    compression_ = BestCompression();
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    db_options.keep_log_file_num = 4;
+
+    rocksdb::ColumnFamilyOptions meta_options;
+
+    rocksdb::ColumnFamilyOptions row_options;
+    row_options.compression = compression_;
+    row_options.bottommost_compression = compression_;
+    row_options.prefix_extractor = std::make_shared<UserPrefixTransform>();
+    row_options.memtable_prefix_bloom_size_ratio = 0.05;
+    rocksdb::BlockBasedTableOptions table;
+    table.block_size = 16 * 1024;  // larger blocks compress the repetitive JSON better
+    table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    table.whole_key_filtering = false;
+    table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+    row_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+    std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, meta_options}, {kSignalsFamily, row_options}};
+    rocksdb::DB* db = nullptr;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+    USP_RETURN_IF_ERROR(
+        FromRocks(rocksdb::DB::Open(db_options, dir.string(), families, &handles_, &db),
+                  "cannot open the store in " + dir.string()));
+    db_.reset(db);
+    meta_ = handles_[0];
+    rows_ = handles_[1];
+
+    USP_RETURN_IF_ERROR(InitPartitions(options.partitions));
+    return LoadFreshness();
+  }
+
+  int32_t partitions() const override { return partitions_; }
+
+  Status Write(const std::vector<SignalRecord>& records,
+               const std::vector<PartitionOffset>& offsets) override {
+    std::lock_guard<std::mutex> write_lock(write_mutex_);
+    rocksdb::WriteBatch batch;
+    std::map<std::string, int64_t> advanced;
+    {
+      std::lock_guard<std::mutex> lock(freshness_mutex_);
+      for (const SignalRecord& record : records) {
+        int32_t partition = PartitionForKey(record.user_id, partitions_);
+        USP_RETURN_IF_ERROR(FromRocks(
+            batch.Put(rows_, EncodeRowKey(partition, record), EncodeRowValue(record)), "batch"));
+        auto known = freshness_.find(record.signal);
+        if (known != freshness_.end() && known->second >= record.event_time) continue;
+        auto [it, inserted] = advanced.emplace(record.signal, record.event_time);
+        if (!inserted) it->second = std::max(it->second, record.event_time);
+      }
+    }
+    for (const auto& [signal, watermark] : advanced) {
+      USP_RETURN_IF_ERROR(
+          FromRocks(batch.Put(meta_, FreshnessKey(signal), EncodeI64(watermark)), "batch"));
+    }
+    for (const PartitionOffset& offset : offsets) {
+      USP_RETURN_IF_ERROR(FromRocks(batch.Put(meta_, OffsetKey(offset.topic, offset.partition),
+                                              EncodeI64(offset.next_offset)),
+                                    "batch"));
+    }
+    USP_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "write"));
+    std::lock_guard<std::mutex> lock(freshness_mutex_);
+    for (const auto& [signal, watermark] : advanced) freshness_[signal] = watermark;
+    return Status::Ok();
+  }
+
+  Result<std::vector<SignalRecord>> Query(const SignalQuery& query) const override {
+    std::vector<SignalRecord> out;
+    if (query.limit <= 0 || query.start >= query.end) return out;
+    int32_t partition = PartitionForKey(query.user_id, partitions_);
+    const std::string prefix = EncodeUserPrefix(partition, query.user_id);
+    // `end` is exclusive: start at the newest row with event_time <= end - 1.
+    std::string seek = prefix;
+    AppendInvertedTime(query.end - 1, &seek);
+    // Rows with event_time < start sort after prefix|~(start - 1).
+    std::string upper;
+    rocksdb::Slice upper_slice;
+    rocksdb::ReadOptions read_options;
+    read_options.prefix_same_as_start = true;
+    if (query.start > std::numeric_limits<int64_t>::min()) {
+      upper = prefix;
+      AppendInvertedTime(query.start - 1, &upper);
+      upper_slice = upper;
+      read_options.iterate_upper_bound = &upper_slice;
+    }
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, rows_));
+    // Versions of one identity are adjacent, newest first: keep the first.
+    std::string last_identity;
+    for (it->Seek(seek); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (!key.starts_with(prefix)) break;
+      std::optional<RowKeySuffix> suffix = DecodeRowKeySuffix(key, prefix.size());
+      if (!suffix) return Status::Internal("malformed row key in the store");
+      if (suffix->event_time < query.start) break;
+      std::string_view identity = key.substr(0, key.size() - 8);
+      if (identity == last_identity) continue;
+      last_identity.assign(identity);
+      if (!query.types.empty() && !query.types.contains(suffix->signal)) continue;
+      std::optional<std::string_view> attributes =
+          DecodeRowValue(std::string_view(it->value().data(), it->value().size()));
+      if (!attributes) return Status::Internal("row value in an unknown format");
+      SignalRecord& record = out.emplace_back();
+      record.user_id = query.user_id;
+      record.signal = suffix->signal;
+      record.event_time = suffix->event_time;
+      record.event_id = suffix->event_id;
+      record.version = suffix->version;
+      record.attributes_json = *attributes;
+      if (out.size() >= static_cast<size_t>(query.limit)) break;
+    }
+    USP_RETURN_IF_ERROR(FromRocks(it->status(), "read"));
+    return out;
+  }
+
+  Result<std::vector<PartitionOffset>> ReadOffsets() const override {
+    std::vector<PartitionOffset> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    const std::string tag(1, kOffsetTag);
+    for (it->Seek(tag); it->Valid() && it->key().starts_with(tag); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      std::string_view value(it->value().data(), it->value().size());
+      if (key.size() < 9 || value.size() != 8) return Status::Internal("malformed offset entry");
+      uint32_t len = DecodeU32(key.substr(1, 4));
+      if (key.size() != 9 + len) return Status::Internal("malformed offset entry");
+      PartitionOffset& offset = out.emplace_back();
+      offset.topic = key.substr(5, len);
+      offset.partition = static_cast<int32_t>(DecodeU32(key.substr(5 + len, 4)));
+      offset.next_offset = DecodeI64(value);
+    }
+    USP_RETURN_IF_ERROR(FromRocks(it->status(), "read offsets"));
+    std::sort(out.begin(), out.end(), [](const PartitionOffset& a, const PartitionOffset& b) {
+      return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+    });
+    return out;
+  }
+
+  std::map<std::string, int64_t> Freshness() const override {
+    std::lock_guard<std::mutex> lock(freshness_mutex_);
+    return freshness_;
+  }
+
+  Status Flush() override {
+    return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flush");
+  }
+
+  Status Compact() override {
+    return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), rows_, nullptr, nullptr),
+                     "compact");
+  }
+
+  Result<SignalStoreStats> Stats() const override {
+    SignalStoreStats stats;
+    db_->GetIntProperty(rows_, rocksdb::DB::Properties::kTotalSstFilesSize, &stats.sst_bytes);
+    db_->GetIntProperty(rows_, rocksdb::DB::Properties::kEstimateNumKeys, &stats.estimated_rows);
+    stats.compression = CompressionName(compression_);
+    return stats;
+  }
+
+ private:
+  Status InitPartitions(int32_t requested) {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, kPartitionsKey, &value);
+    if (s.IsNotFound()) {
+      if (requested <= 0) {
+        return Status::InvalidArgument("a new store needs the partition count of the topics");
+      }
+      partitions_ = requested;
+      return FromRocks(
+          db_->Put(rocksdb::WriteOptions(), meta_, kPartitionsKey, EncodeI64(requested)),
+          "write partition count");
+    }
+    USP_RETURN_IF_ERROR(FromRocks(s, "read partition count"));
+    if (value.size() != 8) return Status::Internal("malformed partition count");
+    int64_t recorded = DecodeI64(value);
+    if (requested > 0 && requested != recorded) {
+      return Status::InvalidArgument("the store was built for " + std::to_string(recorded) +
+                                     " partitions, the topics have " + std::to_string(requested) +
+                                     "; rebuild it in an empty data directory");
+    }
+    partitions_ = static_cast<int32_t>(recorded);
+    return Status::Ok();
+  }
+
+  Status LoadFreshness() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+    const std::string tag(1, kFreshnessTag);
+    std::lock_guard<std::mutex> lock(freshness_mutex_);
+    for (it->Seek(tag); it->Valid() && it->key().starts_with(tag); it->Next()) {
+      if (it->value().size() != 8) return Status::Internal("malformed freshness entry");
+      freshness_[it->key().ToString().substr(1)] =
+          DecodeI64(std::string_view(it->value().data(), 8));
+    }
+    return FromRocks(it->status(), "read freshness");
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* rows_ = nullptr;
+  rocksdb::CompressionType compression_ = rocksdb::kNoCompression;
+  int32_t partitions_ = 0;
+
+  std::mutex write_mutex_;  // one Write() at a time (freshness read-modify-write)
+  mutable std::mutex freshness_mutex_;
+  std::map<std::string, int64_t> freshness_;  // GUARDED_BY(freshness_mutex_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SignalStore>> SignalStore::Open(const std::filesystem::path& dir,
+                                                       const SignalStoreOptions& options) {
+  auto store = std::make_unique<RocksDbSignalStore>();
+  USP_RETURN_IF_ERROR(store->Init(dir, options));
+  return std::unique_ptr<SignalStore>(std::move(store));
+}
+
+}  // namespace usp

@@ -1,0 +1,259 @@
+#include "runtime/store/signal_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <random>
+
+namespace usp {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "usp-store-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+SignalRecord Rec(std::string user, std::string signal, int64_t event_time, std::string event_id,
+                 int64_t version, std::string attributes = "{}") {
+  return SignalRecord{std::move(user),     std::move(signal), event_time,
+                      std::move(event_id), version,           std::move(attributes)};
+}
+
+std::unique_ptr<SignalStore> OpenStore(const fs::path& dir, int32_t partitions = 8) {
+  SignalStoreOptions options;
+  options.partitions = partitions;
+  auto store = SignalStore::Open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::vector<SignalRecord> QueryUser(const SignalStore& store, const std::string& user,
+                                    std::set<std::string, std::less<>> types = {},
+                                    int64_t start = std::numeric_limits<int64_t>::min(),
+                                    int64_t end = std::numeric_limits<int64_t>::max(),
+                                    int32_t limit = 100) {
+  SignalQuery q;
+  q.user_id = user;
+  q.types = std::move(types);
+  q.start = start;
+  q.end = end;
+  q.limit = limit;
+  auto result = store.Query(q);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? std::move(result).value() : std::vector<SignalRecord>{};
+}
+
+std::vector<std::string> EventIds(const std::vector<SignalRecord>& records) {
+  std::vector<std::string> ids;
+  for (const auto& r : records) ids.push_back(r.event_id);
+  return ids;
+}
+
+class SignalStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = OpenStore(dir_.path()); }
+  void Write(const std::vector<SignalRecord>& records) {
+    ASSERT_TRUE(store_->Write(records, {}).ok());
+  }
+  TempDir dir_;
+  std::unique_ptr<SignalStore> store_;
+};
+
+TEST_F(SignalStoreTest, ReturnsAWrittenRecordExactly) {
+  SignalRecord r = Rec("u1", "search", 1000, "e1", 5000, R"({"q":"paris"})");
+  Write({r});
+  EXPECT_EQ(QueryUser(*store_, "u1"), std::vector<SignalRecord>{r});
+}
+
+TEST_F(SignalStoreTest, ReplayingARecordIsANoOp) {
+  SignalRecord r = Rec("u1", "search", 1000, "e1", 5000, R"({"q":"paris"})");
+  Write({r});
+  Write({r, r});
+  EXPECT_EQ(QueryUser(*store_, "u1"), std::vector<SignalRecord>{r});
+}
+
+TEST_F(SignalStoreTest, ANewerVersionWins) {
+  Write({Rec("u1", "search", 1000, "e1", 5000, R"({"v":1})")});
+  Write({Rec("u1", "search", 1000, "e1", 6000, R"({"v":2})")});
+  auto got = QueryUser(*store_, "u1");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].version, 6000);
+  EXPECT_EQ(got[0].attributes_json, R"({"v":2})");
+}
+
+TEST_F(SignalStoreTest, AnOlderVersionWrittenLaterLoses) {
+  Write({Rec("u1", "search", 1000, "e1", 6000, R"({"v":2})")});
+  Write({Rec("u1", "search", 1000, "e1", 5000, R"({"v":1})")});
+  auto got = QueryUser(*store_, "u1");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].version, 6000);
+  EXPECT_EQ(got[0].attributes_json, R"({"v":2})");
+}
+
+TEST_F(SignalStoreTest, IdentityDiffersByEventIdAndBySignal) {
+  Write({Rec("u1", "search", 1000, "e1", 1), Rec("u1", "search", 1000, "e2", 1),
+         Rec("u1", "view", 1000, "e1", 1)});
+  EXPECT_EQ(QueryUser(*store_, "u1").size(), 3u);
+}
+
+TEST_F(SignalStoreTest, ReturnsNewestEventTimeFirst) {
+  Write({Rec("u1", "s", 2000, "b", 1), Rec("u1", "s", 1000, "a", 1), Rec("u1", "s", 3000, "c", 1),
+         Rec("u1", "s", -5, "neg", 1)});
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1")), (std::vector<std::string>{"c", "b", "a", "neg"}));
+}
+
+TEST_F(SignalStoreTest, FiltersByTypes) {
+  Write({Rec("u1", "search", 3, "s3", 1), Rec("u1", "view", 2, "v2", 1),
+         Rec("u1", "booking", 1, "b1", 1)});
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {"search", "booking"})),
+            (std::vector<std::string>{"s3", "b1"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {"view"})), (std::vector<std::string>{"v2"}));
+  EXPECT_TRUE(QueryUser(*store_, "u1", {"nothing"}).empty());
+}
+
+TEST_F(SignalStoreTest, StartIsInclusiveAndEndExclusive) {
+  std::vector<SignalRecord> records;
+  for (int t = 1; t <= 5; ++t) records.push_back(Rec("u1", "s", t * 100, std::to_string(t), 1));
+  Write(records);
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {}, 200, 400)), (std::vector<std::string>{"3", "2"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {}, 500)), (std::vector<std::string>{"5"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {}, std::numeric_limits<int64_t>::min(), 101)),
+            (std::vector<std::string>{"1"}));
+  EXPECT_TRUE(QueryUser(*store_, "u1", {}, 300, 300).empty());
+  EXPECT_TRUE(QueryUser(*store_, "u1", {}, 400, 200).empty());
+}
+
+TEST_F(SignalStoreTest, LimitKeepsTheNewest) {
+  std::vector<SignalRecord> records;
+  for (int t = 1; t <= 10; ++t) records.push_back(Rec("u1", "s", t, std::to_string(t), 1));
+  Write(records);
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {}, std::numeric_limits<int64_t>::min(),
+                               std::numeric_limits<int64_t>::max(), 3)),
+            (std::vector<std::string>{"10", "9", "8"}));
+  EXPECT_TRUE(QueryUser(*store_, "u1", {}, std::numeric_limits<int64_t>::min(),
+                        std::numeric_limits<int64_t>::max(), 0)
+                  .empty());
+}
+
+TEST_F(SignalStoreTest, LimitCountsIdentitiesNotVersions) {
+  Write({Rec("u1", "s", 2, "b", 1), Rec("u1", "s", 2, "b", 2), Rec("u1", "s", 2, "b", 3),
+         Rec("u1", "s", 1, "a", 1)});
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1", {}, std::numeric_limits<int64_t>::min(),
+                               std::numeric_limits<int64_t>::max(), 2)),
+            (std::vector<std::string>{"b", "a"}));
+}
+
+TEST_F(SignalStoreTest, UsersDoNotLeakIntoEachOther) {
+  Write({Rec("u1", "s", 1, "a", 1), Rec("u10", "s", 2, "b", 1), Rec("u", "s", 3, "c", 1),
+         Rec("u1\x01", "s", 4, "d", 1), Rec("", "s", 5, "e", 1)});
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u1")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u10")), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "u")), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(EventIds(QueryUser(*store_, "")), (std::vector<std::string>{"e"}));
+  for (const auto& r : QueryUser(*store_, "u10")) EXPECT_EQ(r.user_id, "u10");
+}
+
+TEST_F(SignalStoreTest, AUserWithNoDataGetsAnEmptyList) {
+  Write({Rec("u1", "s", 1, "a", 1)});
+  EXPECT_TRUE(QueryUser(*store_, "nobody").empty());
+}
+
+TEST_F(SignalStoreTest, FreshnessIsTheMaxEventTimePerSignal) {
+  EXPECT_TRUE(store_->Freshness().empty());
+  Write({Rec("u1", "search", 500, "a", 1), Rec("u2", "search", 900, "b", 1),
+         Rec("u1", "view", 100, "c", 1)});
+  Write({Rec("u3", "search", 700, "d", 1)});  // older event: no regression
+  EXPECT_EQ(store_->Freshness(), (std::map<std::string, int64_t>{{"search", 900}, {"view", 100}}));
+}
+
+TEST_F(SignalStoreTest, OffsetsAndFreshnessSurviveReopen) {
+  ASSERT_TRUE(store_
+                  ->Write({Rec("u1", "search", 500, "a", 1)},
+                          {{"usp.signal.search", 0, 10}, {"usp.signal.search", 3, 7}})
+                  .ok());
+  ASSERT_TRUE(store_->Write({}, {{"usp.signal.search", 0, 12}, {"usp.signal.view", 1, 1}}).ok());
+  store_.reset();
+  store_ = OpenStore(dir_.path());
+  auto offsets = store_->ReadOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(*offsets, (std::vector<PartitionOffset>{{"usp.signal.search", 0, 12},
+                                                    {"usp.signal.search", 3, 7},
+                                                    {"usp.signal.view", 1, 1}}));
+  EXPECT_EQ(store_->Freshness(), (std::map<std::string, int64_t>{{"search", 500}}));
+  EXPECT_EQ(QueryUser(*store_, "u1").size(), 1u);
+}
+
+TEST(SignalStore, RecordsThePartitionCountAndRefusesAnother) {
+  TempDir dir;
+  {
+    SignalStoreOptions options;
+    auto fresh = SignalStore::Open(dir.path(), options);
+    ASSERT_FALSE(fresh.ok());
+    EXPECT_EQ(fresh.status().code(), Status::Code::kInvalidArgument);
+  }
+  OpenStore(dir.path(), 4).reset();
+  SignalStoreOptions options;
+  options.partitions = 8;
+  auto other = SignalStore::Open(dir.path(), options);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), Status::Code::kInvalidArgument);
+  options.partitions = 0;
+  auto recorded = SignalStore::Open(dir.path(), options);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  EXPECT_EQ((*recorded)->partitions(), 4);
+}
+
+TEST(SignalStore, StoresSignalsInAtMostHalfTheirJsonSize) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  std::mt19937 rng(7);
+  const char* cities[] = {"Paris", "Berlin", "Tokyo", "New York", "Lisbon", "Nairobi"};
+  const char* devices[] = {"ios", "android", "web"};
+  size_t raw_bytes = 0;
+  constexpr int kRecords = 20000;
+  std::vector<SignalRecord> batch;
+  for (int i = 0; i < kRecords; ++i) {
+    std::string user = "user-" + std::to_string(rng() % 2000);
+    std::string attributes =
+        std::string(R"({"query":"stays in )") + cities[rng() % 6] + R"(","city":")" +
+        cities[rng() % 6] + R"(","device":")" + devices[rng() % 3] + R"(","guests":)" +
+        std::to_string(rng() % 6) + R"(,"price":)" + std::to_string(50 + rng() % 500) +
+        R"(,"page":"/s/homes","session_id":"sess-)" + std::to_string(rng() % 100000) + R"("})";
+    int64_t t = 1700000000000 + static_cast<int64_t>(rng() % 86400000);
+    SignalRecord r =
+        Rec(user, i % 2 ? "search" : "view", t, "src-0-" + std::to_string(i), t + 150, attributes);
+    raw_bytes += SerializeSignalRecord(r).size();
+    batch.push_back(std::move(r));
+    if (batch.size() == 1000) {
+      ASSERT_TRUE(store->Write(batch, {}).ok());
+      batch.clear();
+    }
+  }
+  ASSERT_TRUE(store->Flush().ok());
+  ASSERT_TRUE(store->Compact().ok());
+  auto stats = store->Stats();
+  ASSERT_TRUE(stats.ok());
+  double ratio = static_cast<double>(stats->sst_bytes) / static_cast<double>(raw_bytes);
+  std::printf("compression=%s raw=%zu sst=%llu ratio=%.3f bytes/signal=%.1f\n",
+              stats->compression.c_str(), raw_bytes,
+              static_cast<unsigned long long>(stats->sst_bytes), ratio,
+              static_cast<double>(stats->sst_bytes) / kRecords);
+  EXPECT_LE(ratio, 0.5);
+}
+
+}  // namespace
+}  // namespace usp
