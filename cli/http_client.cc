@@ -1,0 +1,56 @@
+#include "cli/http_client.h"
+
+#include <chrono>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace usp {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+Result<HttpGetResult> HttpGet(const std::string& url, int timeout_ms) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0) return Status::InvalidArgument("only http:// URLs: " + url);
+  std::string rest = url.substr(kScheme.size());
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
+  size_t colon = hostport.rfind(':');
+  std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
+  std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
+
+  boost::asio::io_context ioc;
+  tcp::resolver resolver(ioc);
+  beast::error_code ec;
+  auto endpoints = resolver.resolve(host, port, ec);
+  if (ec) return Status::Unavailable("resolve " + hostport + ": " + ec.message());
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::milliseconds(timeout_ms));
+  stream.connect(endpoints, ec);
+  if (ec) return Status::Unavailable("connect " + hostport + ": " + ec.message());
+
+  http::request<http::empty_body> req{http::verb::get, target, 11};
+  req.set(http::field::host, hostport);
+  req.set(http::field::user_agent, "uspctl");
+  http::write(stream, req, ec);
+  if (ec) return Status::Unavailable("send to " + hostport + ": " + ec.message());
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(256 * 1024 * 1024);
+  http::read(stream, buffer, parser, ec);
+  if (ec) return Status::Unavailable("read from " + hostport + ": " + ec.message());
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+
+  HttpGetResult result;
+  result.status = static_cast<int>(parser.get().result_int());
+  result.body = std::move(parser.get().body());
+  return result;
+}
+
+}  // namespace usp

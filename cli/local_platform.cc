@@ -1,0 +1,394 @@
+#include "cli/local_platform.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/child_process.h"
+#include "cli/event_generator.h"
+#include "cli/http_client.h"
+#include "cli/topic_admin.h"
+#include "core/resource_loader.h"
+#include "runtime/common/shutdown.h"
+#include "runtime/kafka/embedded_kafka.h"
+
+namespace usp {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One supervised process: its command line stays fixed across restarts.
+struct Supervised {
+  std::string name;  // "serve", "worker/searches"
+  std::string role;  // "query" | "worker"
+  std::string job;   // resource name for workers
+  std::vector<std::string> argv;
+  std::string log_path;
+  std::string port_file;
+  std::optional<ChildProcess> process;
+  int port = 0;
+  int restarts = 0;
+  std::deque<Clock::time_point> recent_restarts;
+  Clock::time_point restart_at{};
+};
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Status WriteFileAtomically(const fs::path& p, const std::string& content) {
+  fs::path tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    if (!out) return Status::IoError("cannot write " + tmp.string());
+  }
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  if (ec) return Status::IoError("cannot rename to " + p.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+std::string LastLines(const std::string& path, size_t n) {
+  std::string text = ReadFile(path);
+  std::vector<std::string> lines;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) lines.push_back(line);
+  std::string out;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) {
+    out += "    " + lines[i] + "\n";
+  }
+  return out;
+}
+
+std::string DefaultRuntimePath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  fs::path beside = self.parent_path() / "usp-runtime";
+  if (!ec && fs::exists(beside)) return beside.string();
+  // Build tree layout: build/cli/uspctl and build/runtime/usp-runtime.
+  fs::path build_tree = self.parent_path().parent_path() / "runtime" / "usp-runtime";
+  if (!ec && fs::exists(build_tree)) return build_tree.string();
+  return "usp-runtime";
+}
+
+class LocalPlatform {
+ public:
+  explicit LocalPlatform(LocalOptions options) : options_(std::move(options)) {}
+  int Run();
+
+ private:
+  Status LoadResources();
+  Status StartKafka();
+  Status StartProcesses();
+  Status Spawn(Supervised& s);
+  Status WaitReady();
+  Status WriteProcessesFile();
+  void Supervise();
+  void Shutdown();
+
+  LocalOptions options_;
+  fs::path state_;
+  std::vector<UserSignal> signals_;
+  std::unique_ptr<EmbeddedKafka> embedded_;
+  std::string bootstrap_;
+  std::vector<Supervised> procs_;
+  std::unique_ptr<EventGenerator> generator_;
+  int query_port_ = 0;
+};
+
+Status LocalPlatform::LoadResources() {
+  auto loaded = LoadResourcesFromPath(options_.resources_dir);
+  if (!loaded.ok()) return loaded.status();
+  bool ok = true;
+  for (const auto& r : *loaded) {
+    for (const auto& e : r.errors) {
+      std::cerr << r.source << ": " << e.ToString() << "\n";
+      ok = false;
+    }
+    if (r.valid() && r.user_signal) signals_.push_back(*r.user_signal);
+  }
+  if (!ok) return Status::InvalidArgument("invalid resources in " + options_.resources_dir);
+  if (signals_.empty()) {
+    return Status::InvalidArgument("no UserSignal resources in " + options_.resources_dir);
+  }
+  return Status::Ok();
+}
+
+Status LocalPlatform::StartKafka() {
+  std::vector<TopicSpec> topics;
+  std::set<std::string> seen;
+  auto add = [&](const std::string& name) {
+    if (seen.insert(name).second) topics.push_back({name, options_.partitions, false});
+  };
+  for (const auto& s : signals_) {
+    for (const auto& t : s.SourceTopics()) add(t);
+    add(s.spec.output_topic);
+    if (s.spec.on_error == OnError::kDeadLetter) add(s.spec.dead_letter_topic);
+  }
+  if (options_.kafka_bootstrap.empty()) {
+    auto kafka = EmbeddedKafka::Start(1);
+    if (!kafka.ok()) return kafka.status();
+    embedded_ = std::move(kafka).value();
+    bootstrap_ = embedded_->bootstrap();
+    for (const auto& t : topics) USP_RETURN_IF_ERROR(embedded_->CreateTopic(t.name, t.partitions));
+    std::cout << "embedded Kafka broker on " << bootstrap_ << " (" << topics.size()
+              << " topics, " << options_.partitions << " partitions each)\n";
+  } else {
+    bootstrap_ = options_.kafka_bootstrap;
+    USP_RETURN_IF_ERROR(CreateTopicsWithAdminApi(bootstrap_, topics));
+    std::cout << "using Kafka at " << bootstrap_ << " (" << topics.size() << " topics ensured)\n";
+  }
+  return Status::Ok();
+}
+
+Status LocalPlatform::Spawn(Supervised& s) {
+  std::error_code ec;
+  fs::remove(s.port_file, ec);  // a stale port must not be mistaken for the new process's
+  auto child = ChildProcess::Spawn(s.argv, s.log_path);
+  if (!child.ok()) return child.status();
+  s.process = std::move(child).value();
+  s.port = 0;
+  return Status::Ok();
+}
+
+Status LocalPlatform::StartProcesses() {
+  const std::string runtime =
+      options_.runtime_path.empty() ? DefaultRuntimePath() : options_.runtime_path;
+  fs::create_directories(state_ / "jobs");
+  fs::create_directories(state_ / "logs");
+  fs::create_directories(state_ / "store");
+
+  Supervised serve;
+  serve.name = "serve";
+  serve.role = "query";
+  serve.port_file = (state_ / "serve.port").string();
+  serve.log_path = (state_ / "logs" / "serve.log").string();
+  serve.argv = {runtime, "serve", "--resources", options_.resources_dir, "--bootstrap", bootstrap_,
+                "--address", "127.0.0.1", "--port", std::to_string(options_.query_port),
+                "--data-dir", (state_ / "store").string(), "--port-file", serve.port_file};
+  procs_.push_back(std::move(serve));
+
+  for (const auto& s : signals_) {
+    fs::path config = state_ / "jobs" / (s.metadata.name + ".json");
+    USP_RETURN_IF_ERROR(WriteFileAtomically(config, ToJson(s).dump(2) + "\n"));
+    Supervised w;
+    w.name = "worker/" + s.metadata.name;
+    w.role = "worker";
+    w.job = s.metadata.name;
+    w.port_file = (state_ / "jobs" / (s.metadata.name + ".port")).string();
+    w.log_path = (state_ / "logs" / ("worker-" + s.metadata.name + ".log")).string();
+    w.argv = {runtime, "worker", "--config", config.string(), "--bootstrap", bootstrap_,
+              "--address", "127.0.0.1", "--http-port", "0", "--port-file", w.port_file};
+    procs_.push_back(std::move(w));
+  }
+  for (auto& p : procs_) USP_RETURN_IF_ERROR(Spawn(p));
+  return Status::Ok();
+}
+
+Status LocalPlatform::WaitReady() {
+  auto deadline = Clock::now() + std::chrono::seconds(options_.ready_timeout_s);
+  std::set<std::string> ready;
+  auto last_report = Clock::now();
+  while (ready.size() < procs_.size()) {
+    if (ShutdownRequested()) return Status::Unavailable("interrupted while starting");
+    for (auto& p : procs_) {
+      if (ready.count(p.name)) continue;
+      if (auto st = p.process->Poll()) {
+        return Status::Unavailable(p.name + " " + DescribeWaitStatus(*st) + " while starting; " +
+                                   "last log lines (" + p.log_path + "):\n" +
+                                   LastLines(p.log_path, 15));
+      }
+      if (p.port == 0) {
+        std::string text = ReadFile(p.port_file);
+        if (!text.empty()) p.port = std::atoi(text.c_str());
+      }
+      if (p.port == 0) continue;
+      auto r = HttpGet("http://127.0.0.1:" + std::to_string(p.port) + "/readyz", 1000);
+      if (r.ok() && r->status == 200) {
+        ready.insert(p.name);
+        std::cout << "  ready: " << p.name << " (pid " << p.process->pid() << ", port " << p.port
+                  << ")\n";
+      }
+    }
+    if (Clock::now() > deadline) {
+      std::string waiting;
+      for (auto& p : procs_) {
+        if (!ready.count(p.name)) waiting += " " + p.name;
+      }
+      return Status::Unavailable("not ready after " + std::to_string(options_.ready_timeout_s) +
+                                 " s:" + waiting + " (logs in " + (state_ / "logs").string() + ")");
+    }
+    if (Clock::now() - last_report > std::chrono::seconds(5)) {
+      std::cout << "  waiting for " << procs_.size() - ready.size() << " process(es)...\n";
+      last_report = Clock::now();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status::Ok();
+}
+
+Status LocalPlatform::WriteProcessesFile() {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& p : procs_) {
+    nlohmann::json j = {{"name", p.name}, {"role", p.role}, {"port", p.port},
+                        {"restarts", p.restarts}, {"log", p.log_path}};
+    if (!p.job.empty()) j["job"] = p.job;
+    j["pid"] = p.process && p.process->running() ? p.process->pid() : 0;
+    list.push_back(j);
+  }
+  return WriteFileAtomically(state_ / "processes.json", nlohmann::json{{"processes", list}}.dump(2));
+}
+
+void LocalPlatform::Supervise() {
+  constexpr auto kCrashWindow = std::chrono::seconds(30);
+  constexpr size_t kCrashesBeforeBackoff = 5;
+  while (!ShutdownRequested()) {
+    bool changed = false;
+    for (auto& p : procs_) {
+      if (p.process->running()) {
+        if (auto st = p.process->Poll()) {
+          std::cout << "! " << p.name << " (pid " << p.process->pid() << ") "
+                    << DescribeWaitStatus(*st) << "; restarting\n";
+          auto now = Clock::now();
+          p.recent_restarts.push_back(now);
+          while (!p.recent_restarts.empty() && now - p.recent_restarts.front() > kCrashWindow) {
+            p.recent_restarts.pop_front();
+          }
+          // A crash loop gets a growing pause instead of a busy respawn.
+          p.restart_at = now;
+          if (p.recent_restarts.size() >= kCrashesBeforeBackoff) {
+            p.restart_at += std::chrono::seconds(5);
+            std::cout << "  " << p.name << " crashed " << p.recent_restarts.size()
+                      << " times in 30 s; waiting 5 s (log: " << p.log_path << ")\n";
+          }
+          changed = true;
+        }
+        continue;
+      }
+      if (Clock::now() >= p.restart_at) {
+        Status s = Spawn(p);
+        if (!s.ok()) {
+          std::cerr << "cannot restart " << p.name << ": " << s.ToString() << "\n";
+          p.restart_at = Clock::now() + std::chrono::seconds(1);
+          continue;
+        }
+        ++p.restarts;
+        changed = true;
+        std::cout << "  restarted " << p.name << " (pid " << p.process->pid() << ")\n";
+      }
+    }
+    for (auto& p : procs_) {
+      if (p.port == 0 && p.process->running()) {
+        std::string text = ReadFile(p.port_file);
+        if (!text.empty()) {
+          p.port = std::atoi(text.c_str());
+          changed = true;
+        }
+      }
+    }
+    if (changed) WriteProcessesFile().IgnoreError();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void LocalPlatform::Shutdown() {
+  std::cout << "shutting down...\n";
+  if (generator_) {
+    generator_->Stop();
+    std::cout << "  event generator stopped after " << generator_->produced() << " events\n";
+  }
+  std::error_code ec;
+  fs::remove(state_ / "endpoints.json", ec);
+  // Workers first (they flush and commit), then the query service.
+  for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
+    if (!it->process) continue;
+    int st = it->process->Stop(std::chrono::seconds(10));
+    std::cout << "  " << it->name << " " << DescribeWaitStatus(st) << "\n";
+  }
+  embedded_.reset();
+  std::cout << "stopped\n";
+}
+
+int LocalPlatform::Run() {
+  InstallShutdownHandlers();
+  state_ = fs::absolute(options_.state_dir);
+  fs::create_directories(state_);
+  Status s = LoadResources();
+  if (!s.ok()) {
+    std::cerr << "uspctl local: " << s.message() << "\n";
+    return 2;
+  }
+  std::cout << "loaded " << signals_.size() << " UserSignal resource(s) from "
+            << options_.resources_dir << "\n";
+  s = StartKafka();
+  if (s.ok()) s = StartProcesses();
+  if (s.ok()) s = WaitReady();
+  if (!s.ok()) {
+    std::cerr << "uspctl local: " << s.message() << "\n";
+    Shutdown();
+    return 1;
+  }
+  query_port_ = procs_.front().port;
+  const std::string query_url = "http://127.0.0.1:" + std::to_string(query_port_);
+  nlohmann::json endpoints = {{"kafka_bootstrap", bootstrap_}, {"query_url", query_url}};
+  s = WriteFileAtomically(state_ / "endpoints.json", endpoints.dump(2) + "\n");
+  if (s.ok()) s = WriteProcessesFile();
+  if (!s.ok()) {
+    std::cerr << "uspctl local: " << s.message() << "\n";
+    Shutdown();
+    return 1;
+  }
+  if (options_.generate_events > 0) {
+    std::vector<std::string> topics;
+    std::set<std::string> seen;
+    for (const auto& sig : signals_) {
+      for (const auto& t : sig.SourceTopics()) {
+        if (seen.insert(t).second) topics.push_back(t);
+      }
+    }
+    generator_ = std::make_unique<EventGenerator>(
+        EventGeneratorOptions{bootstrap_, topics, options_.generate_events, 1000, 42});
+    s = generator_->Start();
+    if (!s.ok()) std::cerr << "event generator: " << s.ToString() << "\n";
+  }
+  std::cout << "\nUSP is running.\n"
+            << "  kafka_bootstrap: " << bootstrap_ << "\n"
+            << "  query_url:       " << query_url << "\n"
+            << "  endpoints:       " << (state_ / "endpoints.json").string() << "\n"
+            << "  logs:            " << (state_ / "logs").string() << "\n";
+  if (generator_) {
+    std::cout << "  generating " << options_.generate_events
+              << " events/s; try: uspctl query u1 --state-dir " << options_.state_dir << "\n";
+  }
+  std::cout << "Press Ctrl-C to stop.\n" << std::flush;
+  Supervise();
+  Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int RunLocal(const LocalOptions& options) { return LocalPlatform(options).Run(); }
+
+}  // namespace usp

@@ -1,0 +1,167 @@
+// uspctl: the user CLI. `local` runs the platform on one machine, `validate`
+// checks resource files, `query` reads a user's signals from the query API.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/http_client.h"
+#include "cli/local_platform.h"
+#include "core/resource_loader.h"
+
+namespace usp {
+namespace {
+
+int RunValidate(const std::vector<std::string>& files) {
+  int invalid = 0;
+  for (const auto& file : files) {
+    auto loaded = LoadResourcesFromPath(file);
+    if (!loaded.ok()) {
+      std::cerr << file << ": " << loaded.status().message() << "\n";
+      ++invalid;
+      continue;
+    }
+    if (loaded->empty()) std::cerr << file << ": no resources\n";
+    for (const auto& r : *loaded) {
+      if (r.valid()) {
+        std::cout << r.source << ": " << r.kind << " " << r.name << " is valid\n";
+        continue;
+      }
+      ++invalid;
+      for (const auto& e : r.errors) std::cerr << r.source << ": " << e.ToString() << "\n";
+    }
+  }
+  return invalid == 0 ? 0 : 1;
+}
+
+std::string PercentEncode(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ',') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+struct QueryOptions {
+  std::string user;
+  std::string what = "signals";
+  std::string types;
+  std::string start, end, limit, at, job;
+  std::string url;
+  std::string state_dir = ".usp-local";
+};
+
+int RunQuery(const QueryOptions& o) {
+  std::string base = o.url;
+  if (base.empty()) {
+    std::filesystem::path endpoints = std::filesystem::path(o.state_dir) / "endpoints.json";
+    std::ifstream in(endpoints);
+    if (!in) {
+      std::cerr << "uspctl query: no --url and no " << endpoints.string()
+                << " (is `uspctl local` running with this --state-dir?)\n";
+      return 2;
+    }
+    try {
+      base = nlohmann::json::parse(in).at("query_url").get<std::string>();
+    } catch (const std::exception& e) {
+      std::cerr << "uspctl query: cannot read " << endpoints.string() << ": " << e.what() << "\n";
+      return 2;
+    }
+  }
+  std::string url = base + "/v1/users/" + PercentEncode(o.user) + "/" + o.what;
+  std::string sep = "?";
+  auto param = [&](const char* name, const std::string& v) {
+    if (v.empty()) return;
+    url += sep + name + "=" + PercentEncode(v);
+    sep = "&";
+  };
+  param("types", o.types);
+  param("start", o.start);
+  param("end", o.end);
+  param("limit", o.limit);
+  param("at", o.at);
+  param("job", o.job);
+  auto r = HttpGet(url);
+  if (!r.ok()) {
+    std::cerr << "uspctl query: " << r.status().message() << "\n";
+    return 1;
+  }
+  try {
+    std::cout << nlohmann::json::parse(r->body).dump(2) << "\n";
+  } catch (const std::exception&) {
+    std::cout << r->body << "\n";
+  }
+  return r->status == 200 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace usp
+
+int main(int argc, char** argv) {
+  CLI::App app{"uspctl: the User Signals Platform CLI"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "uspctl 0.1.0");
+
+  usp::LocalOptions local;
+  auto* local_cmd = app.add_subcommand(
+      "local", "Run the platform on this machine: embedded Kafka broker, workers, query service");
+  local_cmd->add_option("--resources", local.resources_dir, "Directory (or file) of resource YAML")
+      ->required();
+  local_cmd->add_option("--kafka-bootstrap", local.kafka_bootstrap,
+                        "Use this Kafka cluster instead of the embedded broker");
+  local_cmd->add_option("--partitions", local.partitions, "Partitions of each topic created")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  local_cmd->add_option("--query-port", local.query_port, "Query API port (0 picks a free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  local_cmd->add_option("--state-dir", local.state_dir, "Where state, logs and endpoints.json go")
+      ->capture_default_str();
+  local_cmd->add_option("--generate-events", local.generate_events,
+                        "Produce synthetic events at this rate (events/s) to the source topics")
+      ->check(CLI::NonNegativeNumber);
+  local_cmd->add_option("--runtime", local.runtime_path,
+                        "Path of the usp-runtime binary (default: beside uspctl)");
+  local_cmd->add_option("--ready-timeout", local.ready_timeout_s, "Seconds to wait for readiness")
+      ->capture_default_str();
+
+  std::vector<std::string> files;
+  auto* validate_cmd =
+      app.add_subcommand("validate", "Check resource files; print errors with their field paths");
+  validate_cmd->add_option("files", files, "Resource files or directories")->required();
+
+  usp::QueryOptions query;
+  auto* query_cmd = app.add_subcommand("query", "Read a user's signals from the query API");
+  query_cmd->add_option("user", query.user, "User id")->required();
+  query_cmd->add_option("--what", query.what, "signals | segments | sessions | profile")
+      ->check(CLI::IsMember({"signals", "segments", "sessions", "profile"}))
+      ->capture_default_str();
+  query_cmd->add_option("--types", query.types, "Comma-separated signal names");
+  query_cmd->add_option("--start", query.start, "Event time from (epoch ms, inclusive)");
+  query_cmd->add_option("--end", query.end, "Event time to (epoch ms, exclusive)");
+  query_cmd->add_option("--limit", query.limit, "Maximum records [100]");
+  query_cmd->add_option("--at", query.at, "Segments as of this time (epoch ms)");
+  query_cmd->add_option("--job", query.job, "Session job name");
+  query_cmd->add_option("--url", query.url, "Query service URL (default: from endpoints.json)");
+  query_cmd->add_option("--state-dir", query.state_dir, "State dir of `uspctl local`")
+      ->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  if (local_cmd->parsed()) return usp::RunLocal(local);
+  if (validate_cmd->parsed()) return usp::RunValidate(files);
+  if (query_cmd->parsed()) return usp::RunQuery(query);
+  return 2;
+}
