@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# End-to-end test of usp-operator against the Kubernetes API-server double
+# (e2e/apiserver, HTTPS + bearer token, with its Deployment controller and
+# local-process kubelet), driven by the real kubectl:
+#   CRDs and examples applied with kubectl -> ConfigMaps, Deployments with the
+#   right replicas and ownerReferences -> worker pods Ready -> Ready condition
+#   and `kubectl get usersignals` columns; an invalid resource -> InvalidSpec
+#   with the field path; a spec change rolls the Deployment; injected 410 Gone,
+#   dropped watches and a 409 on status are survived without missing an
+#   update; `kubectl delete` cascades and cleans the query catalog; two
+#   operator instances never reconcile at once, and the second takes over
+#   when the leader dies.
+#
+# Workers: by default a stand-in worker (a few lines of Python serving
+# /healthz and /readyz on the pod's IP after reading the mounted job.json),
+# because real workers need Kafka. With USP_E2E_KAFKA_BOOTSTRAP=HOST:PORT and
+# BUILD_DIR/runtime/usp-runtime present, real `usp-runtime worker`s run.
+#
+# usage: e2e/operator_e2e.sh BUILD_DIR
+set -uo pipefail
+
+BUILD=$(cd "${1:?usage: operator_e2e.sh BUILD_DIR}" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OPERATOR="$BUILD/operator/usp-operator"
+# Not under /tmp: the double rewrites command paths that start with a
+# volume's mountPath, and worker pods mount an emptyDir at /tmp.
+WORK=$(mktemp -d "${USP_E2E_WORKDIR:-$BUILD}/operator-e2e.XXXXXX")
+export KUBECONFIG="$WORK/kubeconfig"
+PASSED=0
+FAILED=0
+DOUBLE_PID=""
+declare -A OP_PID=()
+
+ok()   { echo "ok - $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "not ok - $*"; FAILED=$((FAILED + 1)); }
+check() { local what=$1; shift; if "$@" >/dev/null; then ok "$what"; else fail "$what"; fi; }
+# eventually TIMEOUT_S CMD...: polls CMD until it succeeds.
+eventually() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  while true; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$(date +%s)" -ge "$deadline" ] && return 1
+    sleep 0.3
+  done
+}
+check_eventually() { local what=$1 t=$2; shift 2; if eventually "$t" "$@"; then ok "$what"; else fail "$what"; fi; }
+
+stop_pid() {  # stop_pid PID SIGNAL
+  if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
+    kill "-$2" "$1" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+  fi
+}
+
+cleanup() {
+  for id in "${!OP_PID[@]}"; do stop_pid "${OP_PID[$id]}" TERM; done
+  stop_pid "$DOUBLE_PID" TERM
+  if [ "$FAILED" -ne 0 ] || [ -n "${USP_E2E_KEEP:-}" ]; then
+    for f in "$WORK"/op-*.log; do echo "--- $f"; tail -25 "$f"; done
+    echo "--- apiserver double"; tail -25 "$WORK/double.log"
+  fi
+  if [ -n "${USP_E2E_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+if [ ! -x "$OPERATOR" ]; then
+  echo "not ok - $OPERATOR is not built"; echo "0 passed, 1 failed"; exit 1
+fi
+
+# --- workers ------------------------------------------------------------------
+if [ -n "${USP_E2E_KAFKA_BOOTSTRAP:-}" ] && [ -x "$BUILD/runtime/usp-runtime" ]; then
+  WORKER_CMD="$BUILD/runtime/usp-runtime"
+  BOOTSTRAP="$USP_E2E_KAFKA_BOOTSTRAP"
+  echo "# real workers: $WORKER_CMD, Kafka at $BOOTSTRAP"
+else
+  WORKER_CMD="$WORK/stand-in-worker"
+  BOOTSTRAP="127.0.0.1:9"
+  cat >"$WORKER_CMD" <<'EOF'
+#!/usr/bin/env python3
+# Stand-in for `usp-runtime worker`: checks its arguments and the mounted
+# job config like the real worker, then serves the health endpoints.
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+assert sys.argv[1] == "worker", sys.argv
+args = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--") and "=" in a)
+with open(args["config"]) as f:
+    job = json.load(f)
+assert job["kind"] == "UserSignal" and args["bootstrap"], job
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status":"ok"}' if self.path in ("/healthz", "/readyz", "/status") else b"{}"
+        self.send_response(200 if body != b"{}" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+print("stand-in worker for", job["metadata"]["name"], "on", args["address"], flush=True)
+ThreadingHTTPServer((args["address"], int(args["http-port"])), Health).serve_forever()
+EOF
+  chmod +x "$WORKER_CMD"
+fi
+
+# --- the API-server double -------------------------------------------------------
+python3 "$ROOT/e2e/apiserver/apiserver.py" --port 0 --port-file "$WORK/double.port" \
+  --kubeconfig-out "$KUBECONFIG" --run-pods --pod-dir "$WORK/pods" >"$WORK/double.log" 2>&1 &
+DOUBLE_PID=$!
+if ! eventually 30 test -s "$KUBECONFIG"; then
+  fail "the API-server double starts"; echo "$PASSED passed, $FAILED failed"; exit 1
+fi
+SERVER=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
+TOKEN=$(kubectl config view --raw -o jsonpath='{.users[0].user.token}')
+faults() { curl -sk -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+             -X POST "$SERVER/_double/faults" -d "$1" >/dev/null; }
+ok "the API-server double listens on $SERVER"
+
+check "kubectl apply -f crds/" kubectl apply -f "$ROOT/crds/"
+check_eventually "the UserSignal kind is served" 20 kubectl get usersignals
+
+# --- two operator instances ---------------------------------------------------
+start_operator() {  # start_operator ID
+  "$OPERATOR" --kubeconfig "$KUBECONFIG" --leader-elect --leader-election-identity "op-$1" \
+    --lease-duration 4s --renew-deadline 3s --retry-period 1s --resync-period 1m \
+    --http-address 127.0.0.1 --http-port 0 --port-file "$WORK/op-$1.port" \
+    --kafka-bootstrap "$BOOTSTRAP" --worker-command "$WORKER_CMD" --worker-image usp:e2e \
+    --worker-service-account usp-worker --kafka-partitions 8 --log-level info \
+    >"$WORK/op-$1.log" 2>&1 &
+  OP_PID[$1]=$!
+}
+op_url() { echo "http://127.0.0.1:$(cat "$WORK/op-$1.port")"; }
+metric() {  # metric ID NAME_WITH_LABELS -> value (0 when absent)
+  curl -s "$(op_url "$1")/metrics" | awk -v m="$2" '$1 == m { v = $2 } END { print v + 0 }'
+}
+reconciles() { grep -c '"reconciled UserSignal' "$WORK/op-$1.log"; }
+lease_holder() { kubectl get lease usp-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null; }
+
+start_operator a
+start_operator b
+healthy() { test -s "$WORK/op-a.port" && test -s "$WORK/op-b.port" && \
+            curl -sf "$(op_url a)/healthz" && curl -sf "$(op_url b)/healthz"; }
+check_eventually "both operators serve /healthz" 20 healthy
+check_eventually "one operator acquires the Lease" 20 bash -c "kubectl get lease usp-operator -o jsonpath='{.spec.holderIdentity}' | grep -q op-"
+LEADER=$(lease_holder); LEADER=${LEADER#op-}
+FOLLOWER=$([ "$LEADER" = a ] && echo b || echo a)
+echo "# leader: op-$LEADER, follower: op-$FOLLOWER"
+check "the leader reports usp_operator_leader 1, the follower 0" \
+  test "$(metric "$LEADER" usp_operator_leader)" = 1 -a "$(metric "$FOLLOWER" usp_operator_leader)" = 0
+check_eventually "the follower is Ready too (a hot spare)" 10 curl -sf "$(op_url "$FOLLOWER")/readyz"
+
+# --- examples -> workloads ----------------------------------------------------
+check "kubectl apply -f examples/" kubectl apply -f "$ROOT/examples/"
+EXAMPLES="bookings home-views searches"
+for s in $EXAMPLES; do
+  check_eventually "ConfigMap usp-$s holds job.json" 30 \
+    bash -c "kubectl get configmap usp-$s -o jsonpath='{.data.job\.json}' | jq -e '.kind == \"UserSignal\"'"
+  check_eventually "Deployment usp-$s has parallelism + standbyReplicas = 2 replicas" 30 \
+    bash -c "test \"\$(kubectl get deployment usp-$s -o jsonpath='{.spec.replicas}')\" = 2"
+  uid=$(kubectl get usersignal "$s" -o jsonpath='{.metadata.uid}')
+  for kind in deployment configmap; do
+    check "$kind usp-$s is controlled by UserSignal $s (ownerReference)" bash -c \
+      "kubectl get $kind usp-$s -o json | jq -e '.metadata.ownerReferences[0] | .kind == \"UserSignal\" and .name == \"$s\" and .uid == \"$uid\" and .controller == true and .blockOwnerDeletion == true'"
+  done
+  check "UserSignal $s carries the usp.dev/cleanup finalizer" bash -c \
+    "kubectl get usersignal $s -o json | jq -e '.metadata.finalizers | index(\"usp.dev/cleanup\")'"
+done
+check "worker pods run usp-runtime worker with the config mounted and restricted security" bash -c \
+  "kubectl get deployment usp-searches -o json | jq -e '.spec.template.spec | (.containers[0].args[0] == \"worker\")
+     and (.containers[0].args | index(\"--config=/etc/usp/job.json\"))
+     and .securityContext.runAsNonRoot and (.containers[0].securityContext.allowPrivilegeEscalation == false)
+     and .automountServiceAccountToken == false and .serviceAccountName == \"usp-worker\"'"
+for s in $EXAMPLES; do
+  check_eventually "UserSignal $s turns Ready (worker pods ready)" 90 bash -c \
+    "test \"\$(kubectl get usersignal $s -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True"
+done
+check "status.observedGeneration matches metadata.generation" bash -c \
+  "kubectl get usersignal searches -o json | jq -e '.status.observedGeneration == .metadata.generation'"
+GET_OUT=$(kubectl get usersignals 2>&1)
+echo "$GET_OUT" | sed 's/^/#   /'
+check "kubectl get usersignals prints TYPE READY ACTIVE STANDBY PARTITIONS LAG AGE" \
+  bash -c "echo \"\$1\" | head -1 | grep -Eq '^NAME +TYPE +READY +ACTIVE +STANDBY +PARTITIONS +LAG +AGE'" _ "$GET_OUT"
+check "kubectl get usersignals shows searches simple/True/1 active/1 standby/8 partitions" \
+  bash -c "echo \"\$1\" | grep -Eq '^searches +simple +True +1 +1 +8 '" _ "$GET_OUT"
+check "kubectl describe shows the operator's Events" bash -c \
+  "kubectl describe usersignal searches | grep -Eq 'Created +.*Created Deployment usp-searches' && \
+   kubectl describe usersignal searches | grep -Eq 'Normal +Ready'"
+check "the query catalog lists every valid UserSignal" bash -c \
+  "kubectl get configmap usp-query-catalog -o json | jq -e '.data | has(\"default.searches.yaml\") and has(\"default.bookings.yaml\") and has(\"default.home-views.yaml\")'"
+
+# --- an invalid resource ----------------------------------------------------------
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: usp.dev/v1alpha1
+kind: UserSignal
+metadata:
+  name: bad-filter
+spec:
+  eventSources:
+    - kafkaTopic: events.search
+  filter: {field: /query/guests, op: in, value: 5}
+EOF
+check_eventually "an invalid UserSignal gets Ready=False reason InvalidSpec" 20 bash -c \
+  "test \"\$(kubectl get usersignal bad-filter -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = InvalidSpec"
+MSG=$(kubectl get usersignal bad-filter -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')
+echo "#   InvalidSpec message: $MSG"
+check "the InvalidSpec message names the field path (spec.filter...)" bash -c "echo \"\$1\" | grep -q 'spec.filter'" _ "$MSG"
+check "no workloads for the invalid UserSignal" bash -c \
+  "! kubectl get deployment usp-bad-filter 2>/dev/null && ! kubectl get configmap usp-bad-filter 2>/dev/null"
+check "the invalid UserSignal is not in the query catalog" bash -c \
+  "kubectl get configmap usp-query-catalog -o json | jq -e '.data | has(\"default.bad-filter.yaml\") | not'"
+check "an InvalidSpec Warning event is recorded" bash -c \
+  "kubectl get events --field-selector involvedObject.name=bad-filter 2>/dev/null | grep -q InvalidSpec || \
+   kubectl describe usersignal bad-filter | grep -q InvalidSpec"
+
+# --- a spec change -------------------------------------------------------------------
+HASH_BEFORE=$(kubectl get deployment usp-searches -o jsonpath='{.spec.template.metadata.annotations.usp\.dev/config-hash}')
+kubectl patch usersignal searches --type merge -p '{"spec":{"parallelism":2}}' >/dev/null
+check_eventually "a spec change updates the Deployment (parallelism 2 + 1 standby = 3 replicas)" 20 bash -c \
+  "test \"\$(kubectl get deployment usp-searches -o jsonpath='{.spec.replicas}')\" = 3"
+HASH_AFTER=$(kubectl get deployment usp-searches -o jsonpath='{.spec.template.metadata.annotations.usp\.dev/config-hash}')
+check "the config hash on the pod template changes, so pods roll" test "$HASH_BEFORE" != "$HASH_AFTER" -a -n "$HASH_AFTER"
+check_eventually "status follows: 2 active, Ready again" 90 bash -c \
+  "kubectl get usersignal searches -o json | jq -e '.status.replicas.active == 2 and .status.observedGeneration == .metadata.generation and ([.status.conditions[] | select(.type == \"Ready\")][0].status == \"True\")'"
+
+# --- watch faults: 410 Gone, dropped streams, 409 on status ---------------------------
+LISTS_BEFORE=$(grep -c 'relisting' "$WORK/op-$LEADER.log")
+faults '{"compact": true, "expire_watches": true}'
+kubectl patch usersignal home-views --type merge -p '{"spec":{"standbyReplicas":2}}' >/dev/null
+check_eventually "after an injected 410 Gone the update is not missed (home-views -> 3 replicas)" 30 bash -c \
+  "test \"\$(kubectl get deployment usp-home-views -o jsonpath='{.spec.replicas}')\" = 3"
+check "the operator relisted on 410" test "$(grep -c 'relisting' "$WORK/op-$LEADER.log")" -gt "$LISTS_BEFORE"
+faults '{"drop_watches": "reset"}'
+kubectl patch usersignal home-views --type merge -p '{"spec":{"standbyReplicas":1}}' >/dev/null
+check_eventually "after dropped (reset) watches the update is not missed (home-views -> 2 replicas)" 30 bash -c \
+  "test \"\$(kubectl get deployment usp-home-views -o jsonpath='{.spec.replicas}')\" = 2"
+faults '{"drop_watches": true, "watch_gone_next": 1}'
+kubectl patch usersignal home-views --type merge -p '{"spec":{"parallelism":2}}' >/dev/null
+check_eventually "after a silent close and a 410 on reconnect the update is not missed (home-views -> 3)" 30 bash -c \
+  "test \"\$(kubectl get deployment usp-home-views -o jsonpath='{.spec.replicas}')\" = 3"
+faults '{"conflict_next": {"verb": "PUT", "resource": "usersignals", "subresource": "status", "count": 2}}'
+kubectl patch usersignal home-views --type merge -p '{"spec":{"parallelism":1}}' >/dev/null
+check_eventually "409 Conflicts on the status update are retried (observedGeneration catches up)" 30 bash -c \
+  "kubectl get usersignal home-views -o json | jq -e '.status.observedGeneration == .metadata.generation'"
+faults '{"clear": true}'
+
+# --- deletion cascades ----------------------------------------------------------------
+check "kubectl delete usersignal bookings" kubectl delete usersignal bookings --wait=false
+check_eventually "the UserSignal is gone once the finalizer ran" 30 bash -c "! kubectl get usersignal bookings"
+check_eventually "its Deployment and ConfigMap are garbage-collected" 30 bash -c \
+  "! kubectl get deployment usp-bookings && ! kubectl get configmap usp-bookings"
+check_eventually "its worker pods go away" 30 bash -c \
+  "test -z \"\$(kubectl get pods -l usp.dev/job=bookings -o name)\""
+check "the query catalog no longer lists it" bash -c \
+  "kubectl get configmap usp-query-catalog -o json | jq -e '.data | has(\"default.bookings.yaml\") | not'"
+
+# --- leadership -------------------------------------------------------------------------
+check "the follower never reconciled while the leader lived" test "$(reconciles "$FOLLOWER")" = 0
+check "the leader's /metrics has reconcile count, duration and queue depth" bash -c \
+  "curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_reconcile_total{kind=\"UserSignal\",result=\"success\"}' && \
+   curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_reconcile_duration_seconds_count{kind=\"UserSignal\"}' && \
+   curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_queue_depth'"
+LAST_LEADER_TS=$(grep '"reconciled UserSignal' "$WORK/op-$LEADER.log" | tail -1 | jq -r .ts)
+stop_pid "${OP_PID[$LEADER]}" KILL
+unset "OP_PID[$LEADER]"
+check_eventually "after the leader dies, op-$FOLLOWER takes over the Lease" 30 bash -c \
+  "test \"\$(kubectl get lease usp-operator -o jsonpath='{.spec.holderIdentity}')\" = op-$FOLLOWER"
+kubectl patch usersignal searches --type merge -p '{"spec":{"parallelism":1}}' >/dev/null
+check_eventually "the new leader reconciles (searches back to 2 replicas)" 30 bash -c \
+  "test \"\$(kubectl get deployment usp-searches -o jsonpath='{.spec.replicas}')\" = 2"
+FIRST_FOLLOWER_TS=$(grep '"reconciled UserSignal' "$WORK/op-$FOLLOWER.log" | head -1 | jq -r .ts)
+echo "#   last reconcile of op-$LEADER: $LAST_LEADER_TS; first of op-$FOLLOWER: $FIRST_FOLLOWER_TS"
+check "the two operators' reconciles never overlap in time" \
+  bash -c "[[ -n \"\$1\" && -n \"\$2\" && \"\$1\" < \"\$2\" ]]" _ "$LAST_LEADER_TS" "$FIRST_FOLLOWER_TS"
+check_eventually "the new leader is Ready with synced informers" 20 curl -sf "$(op_url "$FOLLOWER")/readyz"
+stop_pid "${OP_PID[$FOLLOWER]}" TERM
+unset "OP_PID[$FOLLOWER]"
+check "on SIGTERM the leader releases the Lease" test -z "$(lease_holder)"
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,130 @@
+#include "operator/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "operator/reconcile/workload.h"
+
+namespace usp::op {
+
+using nlohmann::json;
+
+OperatorManager::OperatorManager(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
+                                 ControllerMetrics* metrics, ManagerOptions options)
+    : client_(client), clock_(clock), events_(events), metrics_(metrics), options_(std::move(options)) {}
+
+OperatorManager::~OperatorManager() { Stop(); }
+
+void OperatorManager::AddKind(std::unique_ptr<Reconciler> reconciler, const kube::ResourceDescriptor& resource) {
+  Kind kind;
+  kind.controller = std::make_unique<Controller>(reconciler.get(), metrics_, options_.workers, options_.queue);
+  kind.reconciler = std::move(reconciler);
+  std::vector<std::string> namespaces = options_.user_signal.namespaces;
+  if (namespaces.empty()) namespaces.push_back("");
+  for (const auto& ns : namespaces) {
+    InformerOptions io = options_.informer;
+    io.ns = ns;
+    auto informer = std::make_unique<Informer>(client_, resource, io);
+    WorkQueue* queue = &kind.controller->queue();
+    informer->AddHandler([queue](const std::string&, const json& obj) { queue->Add(kube::KeyOf(obj).ToString()); });
+    kind.primary.push_back(std::move(informer));
+  }
+  kinds_.push_back(std::move(kind));
+}
+
+void OperatorManager::Start() {
+  if (started_) return;
+  started_ = true;
+  AddKind(std::make_unique<UserSignalReconciler>(client_, clock_, events_, options_.user_signal),
+          kube::UserSignals());
+  WorkQueue* signals = &kinds_.back().controller->queue();
+  if (options_.report_unsupported_kinds) {
+    for (const auto* r : {&kube::UserSegments(), &kube::SessionJobs()}) {
+      AddKind(std::make_unique<UnsupportedKindReconciler>(client_, clock_, events_, *r, options_.user_signal.partitions),
+              *r);
+    }
+  }
+  // Changes to a job's workloads (a Deployment's status, a ConfigMap edited
+  // or deleted by hand) bring its UserSignal back to the queue.
+  std::vector<std::string> namespaces = options_.user_signal.namespaces;
+  if (namespaces.empty()) namespaces.push_back("");
+  for (const auto& ns : namespaces) {
+    for (const auto* r : {&kube::Deployments(), &kube::ConfigMaps()}) {
+      InformerOptions io = options_.informer;
+      io.ns = ns;
+      io.label_selector = std::string(kKindLabel) + "=UserSignal," + kJobLabel;
+      auto informer = std::make_unique<Informer>(client_, *r, io);
+      informer->AddHandler([signals](const std::string&, const json& obj) {
+        std::string job = kube::Label(obj, kJobLabel);
+        if (!job.empty()) signals->Add(kube::ObjectKey{kube::Namespace(obj), job}.ToString());
+      });
+      owned_.push_back(std::move(informer));
+    }
+  }
+  for (auto& kind : kinds_) {
+    kind.controller->Start();
+    for (auto& informer : kind.primary) informer->Start();
+  }
+  for (auto& informer : owned_) informer->Start();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = false;
+  }
+  resync_ = std::thread([this] { ResyncLoop(); });
+  spdlog::info("controllers started ({} kinds)", kinds_.size());
+}
+
+void OperatorManager::ResyncLoop() {
+  auto next_resync = std::chrono::steady_clock::now() + options_.resync_period;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+    if (stopping_) break;
+    const bool resync = std::chrono::steady_clock::now() >= next_resync;
+    if (resync) next_resync = std::chrono::steady_clock::now() + options_.resync_period;
+    for (auto& kind : kinds_) {
+      if (resync) {
+        for (auto& informer : kind.primary) {
+          for (const auto& obj : informer->List()) kind.controller->queue().Add(kube::KeyOf(obj).ToString());
+        }
+      }
+      if (metrics_ != nullptr) {
+        metrics_->SetQueueDepth(kind.controller->kind(), static_cast<double>(kind.controller->queue().Len()));
+      }
+    }
+  }
+}
+
+void OperatorManager::Stop() {
+  if (!started_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (resync_.joinable()) resync_.join();
+  for (auto& informer : owned_) informer->Stop();
+  for (auto& kind : kinds_) {
+    for (auto& informer : kind.primary) informer->Stop();
+    kind.controller->Stop();
+  }
+  owned_.clear();
+  kinds_.clear();
+  started_ = false;
+  spdlog::info("controllers stopped");
+}
+
+bool OperatorManager::Synced() const {
+  for (const auto& kind : kinds_) {
+    // UserSegment/SessionJob CRDs may not be installed; they do not gate readiness.
+    if (kind.controller->kind() != "UserSignal") continue;
+    for (const auto& informer : kind.primary) {
+      if (!informer->HasSynced()) return false;
+    }
+  }
+  for (const auto& informer : owned_) {
+    if (!informer->HasSynced()) return false;
+  }
+  return true;
+}
+
+}  // namespace usp::op

@@ -1,0 +1,43 @@
+#pragma once
+// A job's status from what was observed: pure, so the rules (when is a job
+// Ready, Progressing, Degraded; how pods split into active and standby) are
+// table-tested without a cluster.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "operator/controller/clock.h"
+
+namespace usp::op {
+
+struct JobObservation {
+  int64_t generation = 0;       // metadata.generation of the resource
+  int32_t parallelism = 1;      // actives wanted
+  int32_t standby_replicas = 1; // standbys wanted
+  int32_t partitions = 0;       // partitions of the job's topics
+  // Set when validation failed: "spec.x: required; spec.y: ..." (then the
+  // workloads were left alone).
+  std::optional<std::string> invalid_spec;
+  // Set when the kind is not run by this operator version.
+  std::optional<std::string> unsupported;
+  // Set when reconciling the workloads failed (message).
+  std::optional<std::string> workload_error;
+  // The worker Deployment as the server holds it; null when absent.
+  nlohmann::json deployment;
+};
+
+// Ready / Progressing / Degraded, replicas {active, standby, warm}, partitions
+// and observedGeneration. `old_status` supplies the conditions' previous
+// lastTransitionTime (unchanged unless a status flips).
+nlohmann::json ComputeJobStatus(const nlohmann::json& old_status, const JobObservation& observed, TimePoint now);
+
+// Whether every pod of the Deployment runs its latest template (its
+// controller has seen the latest generation, no old pods remain).
+bool TemplateCurrent(const nlohmann::json& deployment);
+// TemplateCurrent and every replica available.
+bool RolloutComplete(const nlohmann::json& deployment);
+
+}  // namespace usp::op

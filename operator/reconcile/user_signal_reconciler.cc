@@ -1,0 +1,281 @@
+#include "operator/reconcile/user_signal_reconciler.h"
+
+#include <spdlog/spdlog.h>
+
+#include "core/user_signal.h"
+#include "operator/kube/object.h"
+#include "operator/reconcile/conditions.h"
+#include "operator/reconcile/status_writer.h"
+
+namespace usp::op {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kConflictAttempts = 5;
+
+std::string JoinErrors(const FieldErrors& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e.ToString();
+  }
+  return out;
+}
+
+// Desired labels/annotations present, and the object is ours.
+bool MetadataCurrent(const json& existing, const json& desired, const json& owner) {
+  const json& em = existing["metadata"];
+  const json& dm = desired["metadata"];
+  return kube::IsControlledBy(existing, owner) &&
+         kube::JsonContains(em.value("labels", json::object()), dm.value("labels", json::object())) &&
+         kube::JsonContains(em.value("annotations", json::object()), dm.value("annotations", json::object()));
+}
+
+void MergeMetadata(json* existing, const json& desired, const json& owner) {
+  json& em = (*existing)["metadata"];
+  const json& dm = desired["metadata"];
+  for (const char* field : {"labels", "annotations"}) {
+    if (!em.contains(field) || !em[field].is_object()) em[field] = json::object();
+    const json wanted = dm.value(field, json::object());
+    for (auto it = wanted.begin(); it != wanted.end(); ++it) em[field][it.key()] = it.value();
+  }
+  if (!kube::IsControlledBy(*existing, owner)) {
+    json refs = json::array({kube::ControllerReference(owner)});
+    for (const auto& ref : em.value("ownerReferences", json::array())) {
+      if (!ref.value("controller", false)) refs.push_back(ref);
+    }
+    em["ownerReferences"] = refs;
+  }
+}
+
+// An object of the same name that someone else controls is never taken over.
+bool OwnedBySomeoneElse(const json& existing, const json& owner) {
+  if (kube::IsControlledBy(existing, owner)) return false;
+  for (const auto& ref : existing["metadata"].value("ownerReferences", json::array())) {
+    if (ref.value("controller", false)) return true;
+  }
+  // Unowned but labelled as ours (e.g. orphaned by `kubectl delete
+  // --cascade=orphan` of an earlier incarnation): adopt it.
+  return kube::Label(existing, kJobLabel) != kube::Name(owner);
+}
+
+}  // namespace
+
+UserSignalReconciler::UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
+                                           UserSignalReconcilerOptions options)
+    : client_(client), clock_(clock), events_(events), options_(std::move(options)) {}
+
+Result<json> UserSignalReconciler::UpdateWithRetry(const kube::ObjectKey& key,
+                                                   const std::function<bool(json*)>& mutate) {
+  for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+    auto got = client_->Get(kube::UserSignals(), key.ns, key.name);
+    if (!got.ok()) return got.error().ToStatus();
+    json obj = std::move(got).value();
+    if (!mutate(&obj)) return obj;
+    auto updated = client_->Update(kube::UserSignals(), key.ns, obj);
+    if (updated.ok()) return std::move(updated).value();
+    if (!updated.error().IsConflict()) return updated.error().ToStatus();
+  }
+  return Status::Unavailable("update of " + key.ToString() + ": conflicts persisted");
+}
+
+Status UserSignalReconciler::SyncCatalog() {
+  if (!options_.catalog.enabled) return Status::Ok();
+  std::vector<json> all;
+  std::vector<std::string> namespaces = options_.namespaces;
+  if (namespaces.empty()) namespaces.push_back("");
+  for (const auto& ns : namespaces) {
+    auto list = client_->List(kube::UserSignals(), ns, {});
+    if (!list.ok()) return list.error().ToStatus();
+    for (auto& item : (*list)["items"]) all.push_back(std::move(item));
+  }
+  return usp::op::SyncCatalog(client_, options_.catalog, all);
+}
+
+Result<ReconcileResult> UserSignalReconciler::Finalize(const kube::ObjectKey& key) {
+  Status catalog = SyncCatalog();
+  if (!catalog.ok()) return catalog;
+  auto removed = UpdateWithRetry(key, [](json* obj) { return kube::RemoveFinalizer(obj, kFinalizer); });
+  if (!removed.ok() && removed.status().code() != Status::Code::kNotFound) return removed.status();
+  spdlog::info("UserSignal {}: cleaned up, finalizer removed", key.ToString());
+  return ReconcileResult{};
+}
+
+Result<json> UserSignalReconciler::EnsureConfigMap(const json& owner, const std::string& job_config) {
+  const json desired = DesiredConfigMap(owner, job_config, options_.worker);
+  const std::string ns = kube::Namespace(owner);
+  const std::string name = kube::Name(desired);
+  for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+    auto got = client_->Get(kube::ConfigMaps(), ns, name);
+    if (!got.ok() && got.error().IsNotFound()) {
+      auto created = client_->Create(kube::ConfigMaps(), ns, desired);
+      if (created.ok()) return std::move(created).value();
+      if (created.error().IsAlreadyExists()) continue;
+      return created.error().ToStatus();
+    }
+    if (!got.ok()) return got.error().ToStatus();
+    json existing = std::move(got).value();
+    if (OwnedBySomeoneElse(existing, owner)) {
+      return Status::InvalidArgument("ConfigMap " + name + " exists and is not controlled by this UserSignal");
+    }
+    if (existing.value("data", json::object()) == desired["data"] && MetadataCurrent(existing, desired, owner)) {
+      return existing;
+    }
+    existing["data"] = desired["data"];
+    MergeMetadata(&existing, desired, owner);
+    auto updated = client_->Update(kube::ConfigMaps(), ns, existing);
+    if (updated.ok()) return std::move(updated).value();
+    if (!updated.error().IsConflict()) return updated.error().ToStatus();
+  }
+  return Status::Unavailable("ConfigMap " + ns + "/" + name + ": conflicts persisted");
+}
+
+Result<json> UserSignalReconciler::EnsureDeployment(const json& owner, int32_t replicas,
+                                                    const std::string& config_hash) {
+  const json desired = DesiredDeployment(owner, replicas, config_hash, options_.worker);
+  const std::string ns = kube::Namespace(owner);
+  const std::string name = kube::Name(desired);
+  for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
+    auto got = client_->Get(kube::Deployments(), ns, name);
+    if (!got.ok() && got.error().IsNotFound()) {
+      auto created = client_->Create(kube::Deployments(), ns, desired);
+      if (created.ok()) {
+        events_->Record(owner, "Normal", "Created",
+                        "Created Deployment " + name + " with " + std::to_string(replicas) + " workers");
+        return std::move(created).value();
+      }
+      if (created.error().IsAlreadyExists()) continue;
+      return created.error().ToStatus();
+    }
+    if (!got.ok()) return got.error().ToStatus();
+    json existing = std::move(got).value();
+    if (OwnedBySomeoneElse(existing, owner)) {
+      return Status::InvalidArgument("Deployment " + name + " exists and is not controlled by this UserSignal");
+    }
+    if (kube::JsonContains(existing["spec"], desired["spec"]) && MetadataCurrent(existing, desired, owner)) {
+      return existing;
+    }
+    const int64_t old_replicas = existing["spec"].value("replicas", 1);
+    json& spec = existing["spec"];
+    for (const char* field : {"replicas", "template", "strategy", "revisionHistoryLimit"}) {
+      spec[field] = desired["spec"][field];
+    }
+    MergeMetadata(&existing, desired, owner);
+    auto updated = client_->Update(kube::Deployments(), ns, existing);
+    if (updated.ok()) {
+      std::string what = old_replicas != replicas ? "replicas " + std::to_string(old_replicas) + " -> " +
+                                                        std::to_string(replicas)
+                                                  : "pod template (config " + config_hash + ")";
+      events_->Record(owner, "Normal", "Updated", "Updated Deployment " + name + ": " + what);
+      return std::move(updated).value();
+    }
+    if (!updated.error().IsConflict()) return updated.error().ToStatus();
+  }
+  return Status::Unavailable("Deployment " + ns + "/" + name + ": conflicts persisted");
+}
+
+Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& key) {
+  // Observe.
+  auto got = client_->Get(kube::UserSignals(), key.ns, key.name);
+  if (!got.ok()) {
+    if (!got.error().IsNotFound()) return got.error().ToStatus();
+    // Gone (its finalizer already handled, or removed by hand): make sure
+    // the catalog forgot it; the workloads are garbage-collected.
+    USP_RETURN_IF_ERROR(SyncCatalog());
+    return ReconcileResult{};
+  }
+  json obj = std::move(got).value();
+  if (kube::IsBeingDeleted(obj)) {
+    if (!kube::HasFinalizer(obj, kFinalizer)) return ReconcileResult{};
+    return Finalize(key);
+  }
+  if (!kube::HasFinalizer(obj, kFinalizer)) {
+    auto with = UpdateWithRetry(key, [](json* o) { return !kube::IsBeingDeleted(*o) && kube::AddFinalizer(o, kFinalizer); });
+    if (!with.ok()) return with.status();
+    obj = std::move(with).value();
+    if (kube::IsBeingDeleted(obj)) return ReconcileResult{true, {}};
+  }
+
+  JobObservation observed;
+  observed.generation = kube::Generation(obj);
+  observed.partitions = options_.partitions;
+  const std::string workload = WorkloadName(key.name);
+  auto deployment = client_->Get(kube::Deployments(), key.ns, workload);
+  if (deployment.ok()) {
+    observed.deployment = *deployment;
+  } else if (!deployment.error().IsNotFound()) {
+    return deployment.error().ToStatus();
+  }
+
+  // Validate.
+  FieldErrors errors;
+  auto signal = ParseUserSignal(obj, &errors);
+  Status catalog = SyncCatalog();
+  if (!catalog.ok()) spdlog::warn("query catalog: {}", catalog.ToString());
+  if (!signal) {
+    observed.invalid_spec = JoinErrors(errors);
+    auto written = WriteJobStatus(client_, kube::UserSignals(), obj, observed, clock_, events_);
+    if (!written.ok()) return written.status();
+    if (written->stale) return ReconcileResult{true, {}};
+    return ReconcileResult{};  // a spec change brings us back
+  }
+  observed.parallelism = signal->spec.parallelism;
+  observed.standby_replicas = signal->spec.standby_replicas;
+
+  // Reconcile. The generation is not part of the config: only a real spec
+  // change should roll the workers.
+  signal->metadata.generation = 0;
+  const std::string job_config = ToJson(*signal).dump(2) + "\n";
+  const std::string hash = ConfigHash(job_config);
+  Status workload_status = Status::Ok();
+  auto cm = EnsureConfigMap(obj, job_config);
+  if (!cm.ok()) {
+    workload_status = cm.status();
+  } else {
+    auto dep = EnsureDeployment(obj, signal->spec.parallelism + signal->spec.standby_replicas, hash);
+    if (dep.ok()) {
+      observed.deployment = std::move(dep).value();
+    } else {
+      workload_status = dep.status();
+    }
+  }
+  if (!workload_status.ok()) {
+    observed.workload_error = workload_status.message();
+    events_->Record(obj, "Warning", "ReconcileError", workload_status.message());
+  }
+
+  // Status.
+  auto written = WriteJobStatus(client_, kube::UserSignals(), obj, observed, clock_, events_);
+  if (!written.ok()) return written.status();
+  if (written->stale) return ReconcileResult{true, {}};
+  if (!workload_status.ok()) return workload_status;
+  if (!catalog.ok()) return catalog;
+  ReconcileResult result;
+  if (!IsStatusConditionTrue(written->status.value("conditions", json::array()), kConditionReady) ||
+      IsStatusConditionTrue(written->status.value("conditions", json::array()), kConditionProgressing)) {
+    result.requeue_after = options_.not_ready_requeue;
+  }
+  return result;
+}
+
+Result<ReconcileResult> UnsupportedKindReconciler::Reconcile(const kube::ObjectKey& key) {
+  auto got = client_->Get(resource_, key.ns, key.name);
+  if (!got.ok()) {
+    if (got.error().IsNotFound()) return ReconcileResult{};
+    return got.error().ToStatus();
+  }
+  if (kube::IsBeingDeleted(*got)) return ReconcileResult{};
+  JobObservation observed;
+  observed.generation = kube::Generation(*got);
+  observed.partitions = partitions_;
+  observed.parallelism = 0;
+  observed.standby_replicas = 0;
+  observed.unsupported = resource_.kind + " is not run by this version of usp-operator yet";
+  auto written = WriteJobStatus(client_, resource_, *got, observed, clock_, events_);
+  if (!written.ok()) return written.status();
+  return ReconcileResult{written->stale, {}};
+}
+
+}  // namespace usp::op

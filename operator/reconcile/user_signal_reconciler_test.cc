@@ -1,0 +1,352 @@
+#include "operator/reconcile/user_signal_reconciler.h"
+
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "core/user_signal.h"
+#include "operator/kube/fake_kube_client.h"
+#include "operator/reconcile/conditions.h"
+
+namespace usp::op {
+namespace {
+
+using nlohmann::json;
+
+class RecordingEvents : public EventRecorder {
+ public:
+  void Record(const json& object, const std::string& type, const std::string& reason,
+              const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events.push_back(type + " " + reason + " " + kube::Name(object) + ": " + message);
+  }
+  bool Has(const std::string& prefix) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& e : events) {
+      if (e.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> events;
+
+ private:
+  mutable std::mutex mu_;
+};
+
+json SignalSpec() {
+  return {{"eventSources", json::array({{{"kafkaTopic", "events.search"}}})},
+          {"attributes", {{"destination", "/query/destination"}}},
+          {"parallelism", 1},
+          {"standbyReplicas", 1}};
+}
+
+class UserSignalReconcilerTest : public ::testing::Test {
+ protected:
+  UserSignalReconcilerTest() {
+    options_.worker.image = "usp:test";
+    options_.worker.kafka_bootstrap = "kafka:9092";
+    options_.worker.service_account = "usp-worker";
+    options_.partitions = 8;
+    options_.catalog.ns = "usp-system";
+    reconciler_ = std::make_unique<UserSignalReconciler>(&client_, &clock_, &events_, options_);
+  }
+
+  void CreateSignal(const std::string& name, const json& spec) {
+    json obj = {{"apiVersion", "usp.dev/v1alpha1"},
+                {"kind", "UserSignal"},
+                {"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec", spec}};
+    ASSERT_TRUE(client_.Create(kube::UserSignals(), "default", obj).ok());
+  }
+  void SetSpec(const std::string& name, const json& spec) {
+    json obj = Get(kube::UserSignals(), name);
+    obj["spec"] = spec;
+    ASSERT_TRUE(client_.Update(kube::UserSignals(), "default", obj).ok());
+  }
+  json Get(const kube::ResourceDescriptor& r, const std::string& name, const std::string& ns = "default") {
+    auto got = client_.Get(r, ns, name);
+    return got.ok() ? *got : json();
+  }
+  ReconcileResult Reconcile(const std::string& name = "searches") {
+    auto result = reconciler_->Reconcile({"default", name});
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    return result.ok() ? *result : ReconcileResult{};
+  }
+  json Condition(const std::string& name, const std::string& type) {
+    auto c = FindStatusCondition(Get(kube::UserSignals(), name)["status"]["conditions"], type);
+    return c ? *c : json();
+  }
+  // Plays the Deployment controller: all replicas of the latest template ready.
+  void MarkDeploymentReady(const std::string& name, int ready) {
+    json dep = Get(kube::Deployments(), "usp-" + name);
+    int64_t replicas = dep["spec"]["replicas"];
+    dep["status"] = {{"observedGeneration", kube::Generation(dep)},
+                     {"replicas", replicas},
+                     {"updatedReplicas", replicas},
+                     {"readyReplicas", ready},
+                     {"availableReplicas", ready}};
+    ASSERT_TRUE(client_.UpdateStatus(kube::Deployments(), "default", dep).ok());
+  }
+
+  kube::FakeKubeClient client_;
+  FakeClock clock_;
+  RecordingEvents events_;
+  UserSignalReconcilerOptions options_;
+  std::unique_ptr<UserSignalReconciler> reconciler_;
+};
+
+TEST_F(UserSignalReconcilerTest, CreatesConfigMapAndDeploymentFromNothing) {
+  CreateSignal("searches", SignalSpec());
+  ReconcileResult result = Reconcile();
+  EXPECT_GT(result.requeue_after.count(), 0);  // workers not ready yet: look again
+
+  json signal = Get(kube::UserSignals(), "searches");
+  EXPECT_TRUE(kube::HasFinalizer(signal, kFinalizer));
+
+  json cm = Get(kube::ConfigMaps(), "usp-searches");
+  ASSERT_TRUE(cm.is_object());
+  json job = json::parse(cm["data"]["job.json"].get<std::string>());
+  EXPECT_EQ(job["spec"]["outputTopic"], "usp.signal.searches");  // normalized: defaults filled in
+  EXPECT_EQ(job["spec"]["onError"], "deadLetter");
+  EXPECT_FALSE(job["metadata"].contains("generation"));
+
+  json dep = Get(kube::Deployments(), "usp-searches");
+  ASSERT_TRUE(dep.is_object());
+  EXPECT_EQ(dep["spec"]["replicas"], 2);  // parallelism 1 + standbyReplicas 1
+  const json& ref = dep["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(ref["kind"], "UserSignal");
+  EXPECT_EQ(ref["uid"], kube::Uid(signal));
+  EXPECT_EQ(ref["controller"], true);
+  EXPECT_EQ(ref["blockOwnerDeletion"], true);
+  EXPECT_TRUE(kube::IsControlledBy(cm, signal));
+  const json& pod = dep["spec"]["template"];
+  EXPECT_EQ(pod["metadata"]["labels"]["app.kubernetes.io/name"], "usp-worker");
+  EXPECT_EQ(pod["metadata"]["labels"]["usp.dev/job"], "searches");
+  EXPECT_EQ(pod["metadata"]["labels"]["usp.dev/kind"], "UserSignal");
+  EXPECT_EQ(pod["metadata"]["annotations"][kConfigHashAnnotation],
+            ConfigHash(cm["data"]["job.json"].get<std::string>()));
+  const json& container = pod["spec"]["containers"][0];
+  EXPECT_EQ(container["image"], "usp:test");
+  EXPECT_EQ(container["command"], json::array({"usp-runtime"}));
+  EXPECT_EQ(container["args"][0], "worker");
+  EXPECT_EQ(container["args"][1], "--config=/etc/usp/job.json");
+  EXPECT_EQ(container["args"][2], "--bootstrap=kafka:9092");
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+  EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+  EXPECT_EQ(container["securityContext"]["allowPrivilegeEscalation"], false);
+  EXPECT_EQ(container["securityContext"]["capabilities"]["drop"], json::array({"ALL"}));
+  EXPECT_EQ(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+  EXPECT_EQ(pod["spec"]["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+  EXPECT_EQ(pod["spec"]["serviceAccountName"], "usp-worker");
+  EXPECT_EQ(pod["spec"]["automountServiceAccountToken"], false);
+
+  EXPECT_EQ(signal["status"]["observedGeneration"], 1);
+  EXPECT_EQ(signal["status"]["partitions"], 8);
+  EXPECT_EQ(Condition("searches", "Ready")["status"], "False");
+  EXPECT_EQ(Condition("searches", "Progressing")["status"], "True");
+  EXPECT_TRUE(events_.Has("Normal Created searches: Created Deployment usp-searches"));
+
+  json catalog = Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system");
+  ASSERT_TRUE(catalog["data"].contains("default.searches.yaml"));
+  EXPECT_NE(catalog["data"]["index.json"].get<std::string>().find("usp.signal.searches"), std::string::npos);
+}
+
+TEST_F(UserSignalReconcilerTest, ASecondPassOnAConvergedObjectMakesNoWrites) {
+  CreateSignal("searches", SignalSpec());
+  Reconcile();
+  MarkDeploymentReady("searches", 2);
+  Reconcile();
+  EXPECT_EQ(Condition("searches", "Ready")["status"], "True");
+  EXPECT_TRUE(events_.Has("Normal Ready searches"));
+  const size_t events_before = events_.events.size();
+  client_.ClearActions();
+  ReconcileResult result = Reconcile();
+  EXPECT_EQ(client_.WriteCount(), 0u) << "writes on an idempotent pass";
+  EXPECT_EQ(events_.events.size(), events_before);
+  EXPECT_EQ(result.requeue_after.count(), 0);
+  json status = Get(kube::UserSignals(), "searches")["status"];
+  EXPECT_EQ(status["replicas"], json({{"active", 1}, {"standby", 1}, {"warm", 1}}));
+}
+
+TEST_F(UserSignalReconcilerTest, ASpecChangeUpdatesReplicasAndTheConfigHash) {
+  CreateSignal("searches", SignalSpec());
+  Reconcile();
+  const json before = Get(kube::Deployments(), "usp-searches");
+  json spec = SignalSpec();
+  spec["parallelism"] = 3;
+  spec["attributes"]["city"] = "/query/city";
+  SetSpec("searches", spec);
+  Reconcile();
+  const json after = Get(kube::Deployments(), "usp-searches");
+  EXPECT_EQ(after["spec"]["replicas"], 4);
+  EXPECT_NE(after["spec"]["template"]["metadata"]["annotations"][kConfigHashAnnotation],
+            before["spec"]["template"]["metadata"]["annotations"][kConfigHashAnnotation]);
+  EXPECT_EQ(kube::Uid(after), kube::Uid(before));  // updated in place, not recreated
+  json job = json::parse(Get(kube::ConfigMaps(), "usp-searches")["data"]["job.json"].get<std::string>());
+  EXPECT_EQ(job["spec"]["attributes"]["city"], "/query/city");
+  EXPECT_EQ(Get(kube::UserSignals(), "searches")["status"]["observedGeneration"], 2);
+  EXPECT_TRUE(events_.Has("Normal Updated searches: Updated Deployment usp-searches: replicas 2 -> 4"));
+}
+
+TEST_F(UserSignalReconcilerTest, AnInvalidSpecIsReportedWithItsFieldPathAndDeploysNothing) {
+  json spec = SignalSpec();
+  spec["eventSources"][0].erase("kafkaTopic");
+  spec["onError"] = "explode";
+  CreateSignal("searches", spec);
+  Reconcile();
+  json ready = Condition("searches", "Ready");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_EQ(ready["reason"], "InvalidSpec");
+  EXPECT_NE(ready["message"].get<std::string>().find("spec.eventSources[0].kafkaTopic"), std::string::npos)
+      << ready["message"];
+  EXPECT_NE(ready["message"].get<std::string>().find("spec.onError"), std::string::npos);
+  EXPECT_EQ(Condition("searches", "Degraded")["status"], "True");
+  EXPECT_FALSE(Get(kube::Deployments(), "usp-searches").is_object());
+  EXPECT_FALSE(Get(kube::ConfigMaps(), "usp-searches").is_object());
+  EXPECT_TRUE(events_.Has("Warning InvalidSpec searches: spec.eventSources[0].kafkaTopic"));
+  EXPECT_FALSE(Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system")["data"].contains("default.searches.yaml"));
+}
+
+TEST_F(UserSignalReconcilerTest, BreakingAValidSpecLeavesTheRunningWorkloadsAlone) {
+  CreateSignal("searches", SignalSpec());
+  Reconcile();
+  json spec = SignalSpec();
+  spec["parallelism"] = 0;
+  SetSpec("searches", spec);
+  client_.ClearActions();
+  Reconcile();
+  EXPECT_EQ(client_.WriteCount("deployments"), 0u);
+  EXPECT_EQ(client_.WriteCount("usersignals"), 1u);  // the status only
+  EXPECT_EQ(Condition("searches", "Ready")["reason"], "InvalidSpec");
+  EXPECT_NE(Condition("searches", "Ready")["message"].get<std::string>().find("spec.parallelism"), std::string::npos);
+  EXPECT_EQ(Get(kube::Deployments(), "usp-searches")["spec"]["replicas"], 2);
+}
+
+TEST_F(UserSignalReconcilerTest, AStatusConflictIsRetriedAgainstFreshState) {
+  CreateSignal("searches", SignalSpec());
+  // Another writer changes the status between our read and our write: the
+  // first status update gets 409; the retry must keep the other writer's
+  // change (no blind overwrite).
+  bool interfered = false;
+  client_.SetHook([&](const std::string& verb, const kube::ResourceDescriptor& r, const std::string& ns,
+                      const std::string& name) -> std::optional<kube::ApiError> {
+    if (verb != "update-status" || r.plural != "usersignals" || interfered) return std::nullopt;
+    interfered = true;
+    json other = *client_.Get(r, ns, name);
+    other["status"]["conditions"] = json::array({{{"type", "ExternalCheck"},
+                                                  {"status", "True"},
+                                                  {"reason", "Passed"},
+                                                  {"message", ""},
+                                                  {"lastTransitionTime", "2024-01-01T00:00:00Z"}}});
+    EXPECT_TRUE(client_.UpdateStatus(r, ns, other).ok());
+    return std::nullopt;  // our own call now carries a stale resourceVersion
+  });
+  Reconcile();
+  ASSERT_TRUE(interfered);
+  size_t status_writes = 0;
+  for (const auto& a : client_.Actions()) status_writes += a.verb == "update-status" && a.resource == "usersignals";
+  EXPECT_EQ(status_writes, 2u);  // the interfering write and our retried one
+  EXPECT_EQ(Condition("searches", "ExternalCheck")["status"], "True");
+  EXPECT_EQ(Condition("searches", "Ready")["status"], "False");
+  EXPECT_EQ(Get(kube::UserSignals(), "searches")["status"]["observedGeneration"], 1);
+}
+
+TEST_F(UserSignalReconcilerTest, AConflictOnTheFinalizerUpdateIsRetried) {
+  CreateSignal("searches", SignalSpec());
+  int conflicts = 1;
+  client_.SetHook([&](const std::string& verb, const kube::ResourceDescriptor& r, const std::string&,
+                      const std::string& name) -> std::optional<kube::ApiError> {
+    if (verb == "update" && r.plural == "usersignals" && conflicts-- > 0) {
+      return kube::ApiError::FromStatus(409, {{"reason", "Conflict"}, {"message", "modified"}});
+    }
+    return std::nullopt;
+  });
+  Reconcile();
+  EXPECT_TRUE(kube::HasFinalizer(Get(kube::UserSignals(), "searches"), kFinalizer));
+  EXPECT_TRUE(Get(kube::Deployments(), "usp-searches").is_object());
+}
+
+TEST_F(UserSignalReconcilerTest, DeletionCleansTheCatalogAndRemovesTheFinalizer) {
+  CreateSignal("searches", SignalSpec());
+  CreateSignal("bookings", SignalSpec());
+  Reconcile("searches");
+  Reconcile("bookings");
+  ASSERT_TRUE(Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system")["data"].contains("default.searches.yaml"));
+  ASSERT_TRUE(client_.Delete(kube::UserSignals(), "default", "searches").ok());
+  json deleting = Get(kube::UserSignals(), "searches");
+  ASSERT_TRUE(kube::IsBeingDeleted(deleting));  // held by the finalizer
+  Reconcile("searches");
+  EXPECT_FALSE(Get(kube::UserSignals(), "searches").is_object());  // finalizer removed -> gone
+  json catalog = Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system");
+  EXPECT_FALSE(catalog["data"].contains("default.searches.yaml"));
+  EXPECT_TRUE(catalog["data"].contains("default.bookings.yaml"));
+  // Owner references let garbage collection take the workloads.
+  EXPECT_FALSE(Get(kube::Deployments(), "usp-searches").is_object());
+  EXPECT_FALSE(Get(kube::ConfigMaps(), "usp-searches").is_object());
+  EXPECT_TRUE(Get(kube::Deployments(), "usp-bookings").is_object());
+  // A reconcile of the vanished key is a no-op.
+  client_.ClearActions();
+  Reconcile("searches");
+  EXPECT_EQ(client_.WriteCount(), 0u);
+}
+
+TEST_F(UserSignalReconcilerTest, ADeploymentOwnedBySomeoneElseIsNotTakenOver) {
+  ASSERT_TRUE(client_.Create(kube::Deployments(), "default",
+                             {{"metadata",
+                               {{"name", "usp-searches"},
+                                {"ownerReferences", json::array({{{"apiVersion", "apps/v1"},
+                                                                  {"kind", "ReplicaSet"},
+                                                                  {"name", "x"},
+                                                                  {"uid", "other"},
+                                                                  {"controller", true}}})}}},
+                              {"spec", {{"replicas", 7}}}})
+                  .ok());
+  CreateSignal("searches", SignalSpec());
+  auto result = reconciler_->Reconcile({"default", "searches"});
+  EXPECT_FALSE(result.ok());
+  EXPECT_EQ(Get(kube::Deployments(), "usp-searches")["spec"]["replicas"], 7);
+  EXPECT_EQ(Condition("searches", "Degraded")["reason"], "ReconcileError");
+}
+
+TEST_F(UserSignalReconcilerTest, ANewGenerationDuringTheStatusWriteAsksForAnotherPass) {
+  CreateSignal("searches", SignalSpec());
+  bool changed = false;
+  client_.SetHook([&](const std::string& verb, const kube::ResourceDescriptor& r, const std::string& ns,
+                      const std::string& name) -> std::optional<kube::ApiError> {
+    if (verb != "update-status" || r.plural != "usersignals" || changed) return std::nullopt;
+    changed = true;
+    json obj = *client_.Get(r, ns, name);
+    obj["spec"]["parallelism"] = 2;
+    EXPECT_TRUE(client_.Update(r, ns, obj).ok());
+    return std::nullopt;
+  });
+  auto result = reconciler_->Reconcile({"default", "searches"});
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result->requeue);
+  client_.SetHook(nullptr);
+  Reconcile();
+  EXPECT_EQ(Get(kube::Deployments(), "usp-searches")["spec"]["replicas"], 3);
+  EXPECT_EQ(Get(kube::UserSignals(), "searches")["status"]["observedGeneration"], 2);
+}
+
+TEST(UnsupportedKindReconciler, ReportsReadyFalseUnsupported) {
+  kube::FakeKubeClient client;
+  FakeClock clock;
+  RecordingEvents events;
+  ASSERT_TRUE(client.Create(kube::UserSegments(), "default",
+                            {{"metadata", {{"name", "planners"}}}, {"spec", {{"expireAfter", "14d"}}}})
+                  .ok());
+  UnsupportedKindReconciler reconciler(&client, &clock, &events, kube::UserSegments(), 8);
+  ASSERT_TRUE(reconciler.Reconcile({"default", "planners"}).ok());
+  auto obj = client.Get(kube::UserSegments(), "default", "planners");
+  auto ready = FindStatusCondition((*obj)["status"]["conditions"], "Ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ((*ready)["status"], "False");
+  EXPECT_EQ((*ready)["reason"], "Unsupported");
+  client.ClearActions();
+  ASSERT_TRUE(reconciler.Reconcile({"default", "planners"}).ok());
+  EXPECT_EQ(client.WriteCount(), 0u);
+}
+
+}  // namespace
+}  // namespace usp::op
