@@ -112,6 +112,8 @@ def _builtin_types():
           short_names=["netpol"], generation=True),
         R("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True,
           short_names=["smon"], categories=["prometheus-operator"], generation=True),
+        R("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor", True,
+          short_names=["pmon"], categories=["prometheus-operator"], generation=True),
         R("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True,
           short_names=["promrule"], categories=["prometheus-operator"], generation=True),
     ]
