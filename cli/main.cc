@@ -1,5 +1,5 @@
-// uspctl: the user CLI. `local` runs the platform on one machine, `validate`
-// checks resource files, `query` reads a user's signals from the query API.
+// uspctl: the user CLI. `local` runs the platform on one machine, `broker`
+// runs only the embedded Kafka broker, `validate` checks resource files, `query` reads a user's signals from the query API.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli/broker_command.h"
 #include "cli/http_client.h"
 #include "cli/local_platform.h"
 #include "core/resource_loader.h"
@@ -138,6 +139,17 @@ int main(int argc, char** argv) {
   local_cmd->add_option("--ready-timeout", local.ready_timeout_s, "Seconds to wait for readiness")
       ->capture_default_str();
 
+  usp::BrokerOptions broker;
+  auto* broker_cmd = app.add_subcommand(
+      "broker", "Run only the embedded Kafka-protocol broker (in-memory) with the given topics");
+  broker_cmd->add_option("--topic", broker.topics, "Topic to create (repeatable)")
+      ->take_all();
+  broker_cmd->add_option("--partitions", broker.partitions, "Partitions of each topic created")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  broker_cmd->add_option("--bootstrap-file", broker.bootstrap_file,
+                         "Write the bootstrap (HOST:PORT) to this file once the topics exist");
+
   std::vector<std::string> files;
   auto* validate_cmd =
       app.add_subcommand("validate", "Check resource files; print errors with their field paths");
@@ -161,6 +173,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (local_cmd->parsed()) return usp::RunLocal(local);
+  if (broker_cmd->parsed()) return usp::RunBroker(broker);
   if (validate_cmd->parsed()) return usp::RunValidate(files);
   if (query_cmd->parsed()) return usp::RunQuery(query);
   return 2;

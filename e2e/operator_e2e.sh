@@ -11,10 +11,15 @@
 #   operator instances never reconcile at once, and the second takes over
 #   when the leader dies.
 #
-# Workers: by default a stand-in worker (a few lines of Python serving
-# /healthz and /readyz on the pod's IP after reading the mounted job.json),
-# because real workers need Kafka. With USP_E2E_KAFKA_BOOTSTRAP=HOST:PORT and
-# BUILD_DIR/runtime/usp-runtime present, real `usp-runtime worker`s run.
+# Workers: real `usp-runtime worker`s. By default the script starts the
+# embedded Kafka-protocol broker (`uspctl broker`) with the examples' source,
+# output and dead-letter topics; USP_E2E_KAFKA_BOOTSTRAP=HOST:PORT uses an
+# existing cluster instead (the topics must exist there). With real workers a
+# worker pod is checked Ready on its own /readyz, and one event produced with
+# kcat to events.search must come out on usp.signal.searches.
+# Only when real workers cannot run (usp-runtime or uspctl not built, the
+# broker does not start, or USP_E2E_STAND_IN=1) does a stand-in worker (a few
+# lines of Python serving /healthz and /readyz) run, with a SKIP note.
 #
 # usage: e2e/operator_e2e.sh BUILD_DIR
 set -uo pipefail
@@ -29,6 +34,7 @@ export KUBECONFIG="$WORK/kubeconfig"
 PASSED=0
 FAILED=0
 DOUBLE_PID=""
+BROKER_PID=""
 declare -A OP_PID=()
 
 ok()   { echo "ok - $*"; PASSED=$((PASSED + 1)); }
@@ -56,10 +62,15 @@ stop_pid() {  # stop_pid PID SIGNAL
 
 cleanup() {
   for id in "${!OP_PID[@]}"; do stop_pid "${OP_PID[$id]}" TERM; done
-  stop_pid "$DOUBLE_PID" TERM
+  stop_pid "$DOUBLE_PID" TERM   # kills the worker pods too
+  stop_pid "$BROKER_PID" TERM
   if [ "$FAILED" -ne 0 ] || [ -n "${USP_E2E_KEEP:-}" ]; then
     for f in "$WORK"/op-*.log; do echo "--- $f"; tail -25 "$f"; done
     echo "--- apiserver double"; tail -25 "$WORK/double.log"
+    if [ -f "$WORK/broker.log" ]; then echo "--- uspctl broker"; tail -25 "$WORK/broker.log"; fi
+    for f in "$WORK"/pods/*/*.log "$WORK"/pods/*/*/*.log; do
+      [ -f "$f" ] && { echo "--- $f"; tail -5 "$f"; }
+    done 2>/dev/null
   fi
   if [ -n "${USP_E2E_KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -70,11 +81,43 @@ if [ ! -x "$OPERATOR" ]; then
 fi
 
 # --- workers ------------------------------------------------------------------
-if [ -n "${USP_E2E_KAFKA_BOOTSTRAP:-}" ] && [ -x "$BUILD/runtime/usp-runtime" ]; then
-  WORKER_CMD="$BUILD/runtime/usp-runtime"
+RUNTIME="$BUILD/runtime/usp-runtime"
+USPCTL="$BUILD/cli/uspctl"
+# Every topic the examples use: sources, signal outputs, dead letters.
+TOPICS="events.search events.listing_view events.booking
+        usp.signal.searches usp.signal.home-views usp.signal.bookings
+        usp.dlq.searches usp.dlq.home-views usp.dlq.bookings"
+REAL_WORKERS=""
+BOOTSTRAP=""
+SKIP_REASON=""
+if [ -n "${USP_E2E_STAND_IN:-}" ]; then
+  SKIP_REASON="USP_E2E_STAND_IN is set"
+elif [ ! -x "$RUNTIME" ]; then
+  SKIP_REASON="$RUNTIME is not built"
+elif [ -n "${USP_E2E_KAFKA_BOOTSTRAP:-}" ]; then
   BOOTSTRAP="$USP_E2E_KAFKA_BOOTSTRAP"
-  echo "# real workers: $WORKER_CMD, Kafka at $BOOTSTRAP"
+elif [ ! -x "$USPCTL" ]; then
+  SKIP_REASON="$USPCTL is not built (needed for the embedded broker)"
 else
+  topic_args=()
+  for t in $TOPICS; do topic_args+=(--topic "$t"); done
+  "$USPCTL" broker "${topic_args[@]}" --partitions 8 --bootstrap-file "$WORK/bootstrap" \
+    >"$WORK/broker.log" 2>&1 &
+  BROKER_PID=$!
+  if eventually 20 test -s "$WORK/bootstrap"; then
+    BOOTSTRAP=$(cat "$WORK/bootstrap")
+  else
+    SKIP_REASON="uspctl broker did not start: $(tail -3 "$WORK/broker.log" | tr '\n' ' ')"
+    stop_pid "$BROKER_PID" TERM; BROKER_PID=""
+  fi
+fi
+if [ -z "$SKIP_REASON" ]; then
+  REAL_WORKERS=1
+  WORKER_CMD="$RUNTIME"
+  echo "# real workers: $WORKER_CMD, Kafka at $BOOTSTRAP${BROKER_PID:+ (uspctl broker, pid $BROKER_PID)}"
+else
+  echo "# SKIP real workers ($SKIP_REASON): worker pods run a Python STAND-IN instead;"
+  echo "#   the real-worker checks (worker /readyz, an event through to usp.signal.searches) are skipped"
   WORKER_CMD="$WORK/stand-in-worker"
   BOOTSTRAP="127.0.0.1:9"
   cat >"$WORKER_CMD" <<'EOF'
@@ -174,6 +217,39 @@ for s in $EXAMPLES; do
   check_eventually "UserSignal $s turns Ready (worker pods ready)" 90 bash -c \
     "test \"\$(kubectl get usersignal $s -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True"
 done
+if [ -n "$REAL_WORKERS" ]; then
+  # A real worker pod: Ready in the pod status, and its own /readyz (on the
+  # pod IP, port 8081) answers like usp-runtime (the stand-in says "ok").
+  pod_ready() {
+    kubectl get pods -l usp.dev/job=searches -o json | jq -r '.items[]
+      | select(.metadata.deletionTimestamp == null)
+      | select([.status.conditions[]? | select(.type == "Ready")][0].status == "True")
+      | .status.podIP' | head -1
+  }
+  has_ready_pod() { test -n "$(pod_ready)"; }
+  check_eventually "a real worker pod of searches is Ready" 60 has_ready_pod
+  POD_IP=$(pod_ready)
+  echo "#   searches worker pod IP: $POD_IP"
+  check "the worker pod's /readyz is usp-runtime's (status ready)" bash -c \
+    "curl -sf http://$POD_IP:8081/readyz | jq -e '.status == \"ready\"'"
+  check "the worker's /status reports job searches, ready, 8 partitions of events.search" bash -c \
+    "curl -sf http://$POD_IP:8081/status | jq -e '.job == \"searches\" and .ready and ([.partitions[] | select(.topic == \"events.search\")] | length) == 8'"
+  if command -v kcat >/dev/null; then
+    EVENT_ID="e2e-$(date +%s)-$RANDOM"
+    NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    EVENT="{\"event_id\":\"$EVENT_ID\",\"user_id\":\"e2e-user\",\"event_time\":\"$NOW\",\"query\":{\"destination\":\"Lisbon\",\"checkin\":\"2030-06-01\",\"checkout\":\"2030-06-05\",\"guests\":2},\"context\":{\"platform\":\"web\"}}"
+    check "kcat produces one search event to events.search" bash -c \
+      "echo \"\$1\" | kcat -P -b $BOOTSTRAP -t events.search -k e2e-user"  _ "$EVENT"
+    check_eventually "the event comes out as a signal on usp.signal.searches (kcat -C -e)" 60 bash -c \
+      "kcat -C -b $BOOTSTRAP -t usp.signal.searches -o beginning -e -q | grep -F -q '$EVENT_ID'"
+    SIGNAL=$(kcat -C -b "$BOOTSTRAP" -t usp.signal.searches -o beginning -e -q -f '%k %s\n' 2>/dev/null | grep -F "$EVENT_ID" | head -1)
+    echo "#   signal: $SIGNAL"
+    check "the signal is keyed by user_id and carries the destination" bash -c \
+      "echo \"\$1\" | grep -q '^e2e-user ' && echo \"\$1\" | grep -q Lisbon" _ "$SIGNAL"
+  else
+    echo "# SKIP the event round trip: kcat is not installed"
+  fi
+fi
 check "status.observedGeneration matches metadata.generation" bash -c \
   "kubectl get usersignal searches -o json | jq -e '.status.observedGeneration == .metadata.generation'"
 GET_OUT=$(kubectl get usersignals 2>&1)
