@@ -8,6 +8,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "runtime/common/files.h"
 #include "runtime/common/shutdown.h"
 #include "runtime/kafka/embedded_kafka.h"
 
@@ -15,28 +16,6 @@ namespace usp {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool WriteAtomically(const fs::path& path, const std::string& content, std::string* error) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      *error = "cannot write " + tmp.string();
-      return false;
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    *error = "cannot rename to " + path.string() + ": " + ec.message();
-    return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -64,9 +43,9 @@ int RunBroker(const BrokerOptions& options) {
   fs::path bootstrap_file;
   if (!options.bootstrap_file.empty()) {
     bootstrap_file = options.bootstrap_file;
-    std::string error;
-    if (!WriteAtomically(bootstrap_file, broker->bootstrap() + "\n", &error)) {
-      std::cerr << "uspctl broker: " << error << "\n";
+    Status written = WriteFileAtomically(bootstrap_file.string(), broker->bootstrap() + "\n");
+    if (!written.ok()) {
+      std::cerr << "uspctl broker: " << written.message() << "\n";
       return 1;
     }
   }

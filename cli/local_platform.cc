@@ -23,6 +23,7 @@
 #include "cli/http_client.h"
 #include "cli/topic_admin.h"
 #include "core/resource_loader.h"
+#include "runtime/common/files.h"
 #include "runtime/common/shutdown.h"
 #include "runtime/kafka/embedded_kafka.h"
 
@@ -53,20 +54,6 @@ std::string ReadFile(const fs::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-Status WriteFileAtomically(const fs::path& p, const std::string& content) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    if (!out) return Status::IoError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) return Status::IoError("cannot rename to " + p.string() + ": " + ec.message());
-  return Status::Ok();
 }
 
 std::string LastLines(const std::string& path, size_t n) {
@@ -191,7 +178,7 @@ Status LocalPlatform::StartProcesses() {
 
   for (const auto& s : signals_) {
     fs::path config = state_ / "jobs" / (s.metadata.name + ".json");
-    USP_RETURN_IF_ERROR(WriteFileAtomically(config, ToJson(s).dump(2) + "\n"));
+    USP_RETURN_IF_ERROR(WriteFileAtomically(config.string(), ToJson(s).dump(2) + "\n"));
     Supervised w;
     w.name = "worker/" + s.metadata.name;
     w.role = "worker";
@@ -257,7 +244,7 @@ Status LocalPlatform::WriteProcessesFile() {
     j["pid"] = p.process && p.process->running() ? p.process->pid() : 0;
     list.push_back(j);
   }
-  return WriteFileAtomically(state_ / "processes.json", nlohmann::json{{"processes", list}}.dump(2));
+  return WriteFileAtomically((state_ / "processes.json").string(), nlohmann::json{{"processes", list}}.dump(2));
 }
 
 void LocalPlatform::Supervise() {
@@ -352,7 +339,7 @@ int LocalPlatform::Run() {
   query_port_ = procs_.front().port;
   const std::string query_url = "http://127.0.0.1:" + std::to_string(query_port_);
   nlohmann::json endpoints = {{"kafka_bootstrap", bootstrap_}, {"query_url", query_url}};
-  s = WriteFileAtomically(state_ / "endpoints.json", endpoints.dump(2) + "\n");
+  s = WriteFileAtomically((state_ / "endpoints.json").string(), endpoints.dump(2) + "\n");
   if (s.ok()) s = WriteProcessesFile();
   if (!s.ok()) {
     std::cerr << "uspctl local: " << s.message() << "\n";

@@ -25,6 +25,7 @@
 #include "operator/kube/rest_kube_client.h"
 #include "operator/manager.h"
 #include "operator/reconcile/event_recorder.h"
+#include "runtime/common/files.h"
 #include "runtime/common/logging.h"
 #include "runtime/common/metrics.h"
 #include "runtime/common/shutdown.h"
@@ -186,8 +187,8 @@ int Run(Flags& flags) {
   }
   spdlog::info("metrics and health on {}:{}", flags.http_address, (*server)->port());
   if (!flags.port_file.empty()) {
-    std::ofstream(flags.port_file + ".tmp") << (*server)->port() << "\n";
-    std::rename((flags.port_file + ".tmp").c_str(), flags.port_file.c_str());
+    Status written = WriteFileAtomically(flags.port_file, std::to_string((*server)->port()) + "\n");
+    if (!written.ok()) spdlog::warn("port file: {}", written.ToString());
   }
 
   auto start = [&] {

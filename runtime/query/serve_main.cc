@@ -3,6 +3,7 @@
 // materializer thread and the HTTP server.
 #include "runtime/query/serve_main.h"
 
+
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/common/files.h"
 #include "runtime/common/logging.h"
 #include "runtime/common/metrics.h"
 #include "runtime/common/shutdown.h"
@@ -52,19 +54,6 @@ bool SleepUnlessShutdown(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return !ShutdownRequested();
-}
-
-Status WritePortFile(const std::string& path, uint16_t port) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.good()) return Status::IoError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  return Status::Ok();
 }
 
 Result<KafkaProperties> ParseKafkaProperties(const std::vector<std::string>& items) {
@@ -171,7 +160,7 @@ int Serve(const ServeFlags& flags) {
                catalog->topic_by_signal.size(), flags.bootstrap, flags.address, (*server)->port(),
                *partition_count, flags.data_dir);
   if (!flags.port_file.empty()) {
-    Status written = WritePortFile(flags.port_file, (*server)->port());
+    Status written = WriteFileAtomically(flags.port_file, std::to_string((*server)->port()) + "\n");
     if (!written.ok()) {
       spdlog::error("{}", written.ToString());
       (*server)->Stop();
