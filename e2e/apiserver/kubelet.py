@@ -181,7 +181,10 @@ class PodWorker(threading.Thread):
             return s
 
         env = {k: rewrite(v) for k, v in self._env(c).items()}
-        argv = [rewrite(_expand(a, env)) for a in (c.get("command") or []) + (c.get("args") or [])]
+        argv = [_expand(a, env) for a in (c.get("command") or []) + (c.get("args") or [])]
+        # No images here: the program is a host binary. Keep its path even when
+        # it lies under a mount path (a checkout under /tmp, with /tmp mounted).
+        argv = [a if i == 0 and os.path.isfile(a) else rewrite(a) for i, a in enumerate(argv)]
         if not argv:
             raise RuntimeError("container %r has no command (images are not run)" % name)
         cwd = c.get("workingDir")
