@@ -233,7 +233,7 @@ if [ -n "$REAL_WORKERS" ]; then
   check "the worker pod's /readyz is usp-runtime's (status ready)" bash -c \
     "curl -sf http://$POD_IP:8081/readyz | jq -e '.status == \"ready\"'"
   check "the worker's /status reports job searches, ready, 8 partitions of events.search" bash -c \
-    "curl -sf http://$POD_IP:8081/status | jq -e '.job == \"searches\" and .ready and ([.partitions[] | select(.topic == \"events.search\")] | length) == 8'"
+    "curl -sf http://$POD_IP:8081/status | jq -e '.job == \"searches\" and .ready and ([.assignment[] | select(.topic == \"events.search\")] | length) == 8 and (.partitions | length) == 8 and .role == \"active\"'"
   if command -v kcat >/dev/null; then
     EVENT_ID="e2e-$(date +%s)-$RANDOM"
     NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)

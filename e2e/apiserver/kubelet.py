@@ -176,8 +176,10 @@ class PodWorker(threading.Thread):
             for mp, target in mounts:
                 if s == mp or s.startswith(mp + "/"):
                     return target + s[len(mp):]
-                if "=" + mp in s:  # --flag=/mount/path
-                    s = s.replace("=" + mp, "=" + target, 1)
+                if "=" + mp + "/" in s or s.endswith("=" + mp):  # --flag=/mount/path
+                    # One rewrite only: the target may itself lie under
+                    # another mount path (pods live under /tmp, /tmp is mounted).
+                    return s.replace("=" + mp, "=" + target, 1)
             return s
 
         env = {k: rewrite(v) for k, v in self._env(c).items()}
