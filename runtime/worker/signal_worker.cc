@@ -43,6 +43,15 @@ SignalWorker::SignalWorker(UserSignal signal, std::unique_ptr<SignalTransform> t
   batch_.reserve(static_cast<size_t>(std::max(options_.max_batch, 1)));
 }
 
+AssignmentResult CheckAssignmentEpoch(int64_t current_epoch, const std::vector<int32_t>& current,
+                                      int64_t epoch, const std::vector<int32_t>& wanted) {
+  if (epoch < current_epoch) return AssignmentResult::kStale;
+  if (epoch == current_epoch) {
+    return wanted == current ? AssignmentResult::kUnchanged : AssignmentResult::kConflicting;
+  }
+  return AssignmentResult::kApplied;
+}
+
 Status SignalWorker::Start() {
   auto out = sink_->PartitionCount(signal_.spec.output_topic);
   if (!out.ok()) return out.status();
@@ -52,22 +61,44 @@ Status SignalWorker::Start() {
     if (!dlq.ok()) return dlq.status();
   }
 
-  std::vector<TopicPartition> wanted;
-  std::vector<TopicSlots> topics;
+  std::vector<std::pair<std::string, int32_t>> counts;
+  int32_t max_count = 0;
   for (const std::string& topic : signal_.SourceTopics()) {
     auto count = source_->PartitionCount(topic);
     if (!count.ok()) return count.status();
-    TopicSlots ts{topic, std::vector<int>(static_cast<size_t>(*count), -1)};
-    std::vector<int32_t> parts = options_.partitions;
-    if (parts.empty() && options_.all_partitions) {
-      for (int32_t p = 0; p < *count; ++p) parts.push_back(p);
-    }
+    counts.emplace_back(topic, *count);
+    max_count = std::max(max_count, *count);
+  }
+  source_counts_ = std::move(counts);
+  max_source_partitions_ = max_count;
+
+  std::vector<int32_t> parts = options_.partitions;
+  if (parts.empty() && options_.all_partitions) {
+    for (int32_t p = 0; p < max_count; ++p) parts.push_back(p);
+  }
+  USP_RETURN_IF_ERROR(AssignPartitions(parts));
+  spdlog::info("worker ready: {} source partitions (epoch {}), output {} with {} partitions",
+               assignment_.size(), epoch_, signal_.spec.output_topic, output_partitions_);
+  ready_.store(true, std::memory_order_release);
+  metrics_->StandbyWarm(true);
+  PublishSnapshot();
+  return Status::Ok();
+}
+
+Status SignalWorker::AssignPartitions(const std::vector<int32_t>& requested) {
+  std::vector<int32_t> parts = requested;
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+
+  std::vector<TopicPartition> wanted;
+  std::vector<TopicSlots> topics;
+  for (const auto& [topic, count] : source_counts_) {
+    TopicSlots ts{topic, std::vector<int>(static_cast<size_t>(count), -1)};
     for (int32_t p : parts) {
-      if (p < 0 || p >= *count) {
-        spdlog::warn("source topic {} has {} partitions: partition {} skipped", topic, *count, p);
+      if (p < 0 || p >= count) {
+        spdlog::warn("source topic {} has {} partitions: partition {} skipped", topic, count, p);
         continue;
       }
-      if (ts.slot_by_partition[p] >= 0) continue;
       ts.slot_by_partition[p] = static_cast<int>(wanted.size());
       wanted.push_back({topic, p});
     }
@@ -94,20 +125,113 @@ Status SignalWorker::Start() {
   }
   USP_RETURN_IF_ERROR(source_->Assign(starts));
 
+  // Removed partitions keep no stale lag series.
+  for (const TopicPartition& old : assignment_) {
+    if (std::find_if(wanted.begin(), wanted.end(), [&](const TopicPartition& w) {
+          return w.topic == old.topic && w.partition == old.partition;
+        }) == wanted.end()) {
+      metrics_->Lag(old.topic, old.partition, 0);
+    }
+  }
   slots_ = std::move(slots);
   topics_ = std::move(topics);
   assignment_ = std::move(wanted);
+  partitions_ = std::move(parts);
   last_commit_ms_ = clock_->NowMs();
   metrics_->AssignedPartitions(static_cast<int64_t>(assignment_.size()));
-  metrics_->StandbyWarm(true);
   for (const auto& s : starts) {
     spdlog::info("assigned {}[{}] from offset {}", s.topic, s.partition,
                  s.offset >= 0 ? std::to_string(s.offset) : std::string("earliest"));
   }
-  spdlog::info("worker ready: {} source partitions, output {} with {} partitions",
-               assignment_.size(), signal_.spec.output_topic, output_partitions_);
-  ready_.store(true, std::memory_order_release);
   return Status::Ok();
+}
+
+Status SignalWorker::DrainAndCommit() {
+  USP_RETURN_IF_ERROR(sink_->Flush(options_.flush_timeout_ms));
+  if (!fatal_.ok()) return fatal_;
+  std::vector<TopicPartitionOffset> offsets = CommittableOffsets();
+  if (offsets.empty()) return Status::Ok();
+  USP_RETURN_IF_ERROR(source_->Commit(offsets, /*sync=*/true));
+  for (const auto& o : offsets) {
+    slots_[FindSlot(o.topic, o.partition)].tracker.MarkCommitted(o.offset);
+  }
+  return Status::Ok();
+}
+
+AssignmentOutcome SignalWorker::ApplyAssignment(int64_t epoch, std::vector<int32_t> partitions) {
+  if (!ready()) return {AssignmentResult::kUnavailable, "worker not started"};
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+  for (int32_t p : partitions) {
+    if (p < 0 || p >= max_source_partitions_) {
+      return {AssignmentResult::kInvalid,
+              "partitions: " + std::to_string(p) + " is out of range (source topics have " +
+                  std::to_string(max_source_partitions_) + " partitions)"};
+    }
+  }
+  AssignmentResult result = CheckAssignmentEpoch(epoch_, partitions_, epoch, partitions);
+  switch (result) {
+    case AssignmentResult::kStale:
+      return {result, "epoch " + std::to_string(epoch) + " is older than current " +
+                          std::to_string(epoch_)};
+    case AssignmentResult::kConflicting:
+      return {result, "epoch " + std::to_string(epoch) + " is current with different partitions"};
+    case AssignmentResult::kUnchanged:
+      return {result, ""};
+    default:
+      break;
+  }
+  // Simple and correct: every in-flight output (of kept partitions too) is
+  // acknowledged and committed, so all partitions restart from the commit.
+  Status s = DrainAndCommit();
+  if (s.ok()) s = AssignPartitions(partitions);
+  if (!s.ok()) {
+    spdlog::error("assignment epoch {} not applied: {}", epoch, s.ToString());
+    return {AssignmentResult::kUnavailable, s.ToString()};
+  }
+  epoch_ = epoch;
+  UpdateLag();
+  PublishSnapshot();
+  spdlog::info("assignment epoch {} applied: {} source partitions", epoch_, assignment_.size());
+  return {AssignmentResult::kApplied, ""};
+}
+
+std::future<AssignmentOutcome> SignalWorker::SubmitAssignment(int64_t epoch,
+                                                              std::vector<int32_t> partitions) {
+  auto pending = std::make_unique<PendingAssignment>(
+      PendingAssignment{epoch, std::move(partitions), std::promise<AssignmentOutcome>()});
+  std::future<AssignmentOutcome> done = pending->done.get_future();
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.push_back(std::move(pending));
+  return done;
+}
+
+void SignalWorker::ServePendingAssignments() {
+  std::vector<std::unique_ptr<PendingAssignment>> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (pending_.empty()) return;
+    pending.swap(pending_);
+  }
+  for (auto& p : pending) p->done.set_value(ApplyAssignment(p->epoch, std::move(p->partitions)));
+}
+
+void SignalWorker::PublishSnapshot() {
+  WorkerSnapshot snap;
+  snap.started = ready();
+  snap.epoch = epoch_;
+  snap.partitions = partitions_;
+  snap.assignment = assignment_;
+  for (const Slot& s : slots_)
+    snap.committed.push_back({s.topic, s.partition, s.tracker.committed()});
+  snap.lag = lag_;
+  std::lock_guard<std::mutex> lock(mutex_);
+  snapshot_ = std::move(snap);
+}
+
+WorkerSnapshot SignalWorker::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return snapshot_;
 }
 
 int SignalWorker::FindSlot(std::string_view topic, int32_t partition) const {
@@ -122,6 +246,7 @@ int SignalWorker::FindSlot(std::string_view topic, int32_t partition) const {
 Status SignalWorker::RunOnce() {
   int64_t now_ms = clock_->NowMs();
   heartbeat_ms_.store(now_ms, std::memory_order_relaxed);
+  ServePendingAssignments();
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
 
@@ -272,25 +397,31 @@ Status SignalWorker::CommitDue(int64_t now_ms) {
     }
   }
   UpdateLag();
-  if (offsets.empty()) return Status::Ok();
-  Status st = source_->Commit(offsets, /*sync=*/false);
-  if (!st.ok()) {
-    // Not fatal: the next commit (or the one on shutdown) covers these.
-    spdlog::warn("offset commit failed: {}", st.ToString());
-    return Status::Ok();
+  if (!offsets.empty()) {
+    Status st = source_->Commit(offsets, /*sync=*/false);
+    if (st.ok()) {
+      for (const auto& o : offsets) {
+        slots_[FindSlot(o.topic, o.partition)].tracker.MarkCommitted(o.offset);
+      }
+    } else {
+      // Not fatal: the next commit (or the one on shutdown) covers these.
+      spdlog::warn("offset commit failed: {}", st.ToString());
+    }
   }
-  for (const auto& o : offsets) {
-    slots_[FindSlot(o.topic, o.partition)].tracker.MarkCommitted(o.offset);
-  }
+  PublishSnapshot();
   return Status::Ok();
 }
 
 void SignalWorker::UpdateLag() {
+  int64_t total = 0;
   for (const Slot& s : slots_) {
     int64_t next = s.tracker.next_offset();
     if (next < 0) next = s.tracker.CommittableOffset();
-    metrics_->Lag(s.topic, s.partition, source_->Lag(s.topic, s.partition, next));
+    int64_t lag = source_->Lag(s.topic, s.partition, next);
+    metrics_->Lag(s.topic, s.partition, lag);
+    if (lag > 0) total += lag;
   }
+  lag_ = total;
 }
 
 Status SignalWorker::Run(const std::function<bool()>& stop) {
@@ -314,6 +445,7 @@ Status SignalWorker::Finish() {
       slots_[FindSlot(o.topic, o.partition)].tracker.MarkCommitted(o.offset);
     }
     spdlog::info("committed {} partitions on shutdown", offsets.size());
+    PublishSnapshot();
   } else {
     spdlog::error("offset commit on shutdown failed: {}", committed.ToString());
   }

@@ -11,14 +11,24 @@
 // asynchronously. Finish() flushes the producer and commits synchronously.
 //
 // All I/O goes through SourceReader / RecordSink / Clock, so the loop is
-// tested with fakes. Thread-compatible: Start/RunOnce/Run/Finish on one
-// thread; ready() and last_heartbeat_ms() may be read from any thread.
+// tested with fakes. Thread-compatible: Start/RunOnce/Run/Finish/
+// ApplyAssignment on one thread (the loop's); ready(), last_heartbeat_ms(),
+// Snapshot() and SubmitAssignment() may be called from any thread.
+//
+// Control protocol (issue 4): the worker owns the partitions of its latest
+// assignment epoch. A new assignment is submitted from any thread and applied
+// by the loop at the top of its next RunOnce(): removed partitions are
+// drained (producer flushed, everything acknowledged committed), added ones
+// start from the group's committed offsets.
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/signal_record.h"
@@ -41,6 +51,36 @@ struct SignalWorkerOptions {
   int poll_timeout_ms = 100;   // wait for the first message of a batch
   int commit_interval_ms = 200;
   int flush_timeout_ms = 30000;  // Finish(): wait for outstanding acks
+};
+
+// What a submitted assignment came to.
+enum class AssignmentResult {
+  kApplied,      // a newer epoch: now owned
+  kUnchanged,    // the current epoch with the same partitions (idempotent)
+  kStale,        // an epoch older than the current one: rejected
+  kConflicting,  // the current epoch with other partitions: rejected
+  kInvalid,      // a negative or out-of-range partition: rejected
+  kUnavailable,  // could not drain/commit/assign (Kafka): nothing changed
+};
+
+struct AssignmentOutcome {
+  AssignmentResult result = AssignmentResult::kUnavailable;
+  std::string message;  // why, for every result but kApplied/kUnchanged
+};
+
+// The pure epoch rule. `current` and `wanted` are sorted and unique.
+AssignmentResult CheckAssignmentEpoch(int64_t current_epoch, const std::vector<int32_t>& current,
+                                      int64_t epoch, const std::vector<int32_t>& wanted);
+
+// A consistent copy of the worker's state for /status.
+struct WorkerSnapshot {
+  bool started = false;                    // Start() succeeded: metadata fetched (warm)
+  int64_t epoch = 0;                       // the assignment epoch in force
+  std::vector<int32_t> partitions;         // owned partition numbers, sorted
+  std::vector<TopicPartition> assignment;  // per source topic
+  // Per owned partition, the next offset committed by the group (-1: none).
+  std::vector<TopicPartitionOffset> committed;
+  int64_t lag = 0;  // messages behind, summed over owned partitions (known ones)
 };
 
 class SignalWorker {
@@ -74,6 +114,20 @@ class SignalWorker {
   // Clock time at the start of the latest RunOnce(), 0 before the first.
   int64_t last_heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
 
+  // Thread-safe: queues an assignment for the loop; the future is set once
+  // the loop applied or rejected it. Never set if the loop stops first (the
+  // future then reports a broken promise when the worker is destroyed).
+  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch, std::vector<int32_t> partitions);
+
+  // Loop thread: checks `epoch` against the current one and applies it (see
+  // the class comment). `partitions` need not be sorted.
+  AssignmentOutcome ApplyAssignment(int64_t epoch, std::vector<int32_t> partitions);
+
+  int64_t epoch() const { return epoch_; }  // loop thread
+
+  // Thread-safe.
+  WorkerSnapshot Snapshot() const;
+
   // Per owned partition, the next offset a restart would consume from.
   std::vector<TopicPartitionOffset> CommittableOffsets() const;
   const std::vector<TopicPartition>& assignment() const { return assignment_; }
@@ -89,6 +143,19 @@ class SignalWorker {
     std::vector<int> slot_by_partition;  // -1: not owned
   };
 
+  struct PendingAssignment {
+    int64_t epoch;
+    std::vector<int32_t> partitions;
+    std::promise<AssignmentOutcome> done;
+  };
+
+  // Builds slots for `partitions` (numbers a topic lacks are skipped on that
+  // topic) from the committed offsets and assigns them.
+  Status AssignPartitions(const std::vector<int32_t>& partitions);
+  // Flushes the sink and synchronously commits everything acknowledged.
+  Status DrainAndCommit();
+  void ServePendingAssignments();
+  void PublishSnapshot();
   int FindSlot(std::string_view topic, int32_t partition) const;
   Status Process(int slot, const ConsumedMessage& message, int64_t now_ms);
   Status SendWithRetry(std::string_view topic, int32_t partition, std::string_view key,
@@ -107,6 +174,11 @@ class SignalWorker {
   SignalWorkerOptions options_;
 
   int32_t output_partitions_ = 0;
+  std::vector<std::pair<std::string, int32_t>> source_counts_;  // topic -> partitions
+  int32_t max_source_partitions_ = 0;
+  int64_t epoch_ = 0;
+  std::vector<int32_t> partitions_;  // owned numbers, sorted
+  int64_t lag_ = 0;
   std::vector<Slot> slots_;
   std::vector<TopicSlots> topics_;
   std::vector<TopicPartition> assignment_;
@@ -119,6 +191,10 @@ class SignalWorker {
   TransformError error_;
   std::string buffer_;
   std::string key_;
+
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<PendingAssignment>> pending_;  // GUARDED_BY(mutex_)
+  WorkerSnapshot snapshot_;                                  // GUARDED_BY(mutex_)
 
   std::atomic<bool> ready_{false};
   std::atomic<int64_t> heartbeat_ms_{0};

@@ -69,9 +69,12 @@ TEST_F(WorkerEndpointsTest, StatusListsTheAssignmentAndWarmth) {
   EXPECT_EQ(after["job"], "clicks");
   EXPECT_EQ(after["ready"], true);
   EXPECT_EQ(after["warm"], true);
-  ASSERT_EQ(after["partitions"].size(), 2u);
-  EXPECT_EQ(after["partitions"][1]["partition"], 1);
-  EXPECT_EQ(after["partitions"][1]["topic"], "clicks");
+  EXPECT_EQ(after["role"], "active");
+  EXPECT_EQ(after["epoch"], 0);
+  EXPECT_EQ(after["partitions"], nlohmann::json::parse("[0,1]"));
+  ASSERT_EQ(after["assignment"].size(), 2u);
+  EXPECT_EQ(after["assignment"][1]["partition"], 1);
+  EXPECT_EQ(after["assignment"][1]["topic"], "clicks");
 }
 
 TEST_F(WorkerEndpointsTest, MetricsAreServedAsPrometheusText) {
@@ -86,6 +89,8 @@ TEST_F(WorkerEndpointsTest, UnknownPathsAreNotFound) {
   HttpRequest post;
   post.method = "POST";
   post.path = "/healthz";
+  EXPECT_EQ(endpoints_.Handle(post).status, 405);
+  post.path = "/assignment";
   EXPECT_EQ(endpoints_.Handle(post).status, 405);
 }
 

@@ -76,7 +76,7 @@ int RunWorker(int argc, char** argv) {
   metrics.StandbyWarm(false);
   WorkerEndpoints endpoints(signal, &registry, SystemClock());
   auto server = HttpServer::Start(
-      flags.address, static_cast<uint16_t>(flags.http_port), 1,
+      flags.address, static_cast<uint16_t>(flags.http_port), 2,
       [&endpoints](const HttpRequest& request) { return endpoints.Handle(request); });
   if (!server.ok()) {
     spdlog::error("cannot listen on {}:{}: {}", flags.address, flags.http_port,
