@@ -12,8 +12,12 @@ import copy
 import hashlib
 import json
 import random
+import time
 
 from errors import ApiError
+
+CRASH_WINDOW_S = 10
+CRASH_BURST = 5
 
 SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -41,6 +45,8 @@ class DeploymentController:
         self.deploy_t = registry.lookup("apps", "v1", "deployments")
         self.pod_t = registry.lookup("", "v1", "pods")
         self.node_name = node_name
+        # Crash-loop back-off: creation times of recent pods per Deployment uid.
+        self.recent_creates = {}
 
     def sync_all(self):
         deploys, _ = self.store.list(self.deploy_t)
@@ -66,6 +72,8 @@ class DeploymentController:
         old = [p for p in active if p not in new]
         if not md.get("deletionTimestamp"):
             for _ in range(desired - len(new)):
+                if not self._may_create(md["uid"], desired):
+                    break  # like CrashLoopBackOff: retried on a later tick
                 self._create_pod(d, h)
             if len(new) > desired:
                 extra = sorted(new, key=lambda p: (is_ready(p), p["metadata"]["creationTimestamp"]))
@@ -77,6 +85,19 @@ class DeploymentController:
             for p in sorted(old, key=is_ready)[:n_old]:
                 self._delete(p)
         self._write_status(d, h, desired, active, new)
+
+    def _may_create(self, uid, desired):
+        """At most desired + CRASH_BURST pods per CRASH_WINDOW_S seconds per
+        Deployment, so a pod that fails at once is not replaced thousands of
+        times a minute."""
+        now = time.monotonic()
+        recent = [t for t in self.recent_creates.get(uid, []) if now - t < CRASH_WINDOW_S]
+        if len(recent) >= desired + CRASH_BURST:
+            self.recent_creates[uid] = recent
+            return False
+        recent.append(now)
+        self.recent_creates[uid] = recent
+        return True
 
     def _create_pod(self, d, h):
         tmpl = copy.deepcopy(d["spec"].get("template") or {})

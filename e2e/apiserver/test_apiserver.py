@@ -449,5 +449,20 @@ class ApiSemanticsTest(unittest.TestCase):
         self.assertEqual(t["rows"][0]["object"]["kind"], "PartialObjectMetadata")
 
 
+class CrashLoopBackOffTest(unittest.TestCase):
+    def test_a_deployment_gets_a_bounded_burst_of_pods_per_window(self):
+        import deployments
+        c = object.__new__(deployments.DeploymentController)
+        c.recent_creates = {}
+        allowed = sum(1 for _ in range(50) if c._may_create("uid-1", 2))
+        self.assertEqual(allowed, 2 + deployments.CRASH_BURST)
+        # Another Deployment has its own budget.
+        self.assertTrue(c._may_create("uid-2", 1))
+        # Once the window has passed, pods may be created again.
+        c.recent_creates["uid-1"] = [t - deployments.CRASH_WINDOW_S - 1
+                                     for t in c.recent_creates["uid-1"]]
+        self.assertTrue(c._may_create("uid-1", 2))
+
+
 if __name__ == "__main__":
     unittest.main()
