@@ -21,6 +21,7 @@
 #include "runtime/common/metrics.h"
 #include "runtime/common/shutdown.h"
 #include "runtime/http/http_server.h"
+#include "runtime/kafka/kafka_properties.h"
 #include "runtime/query/materializer.h"
 #include "runtime/query/partition_list.h"
 #include "runtime/query/query_service.h"
@@ -54,18 +55,6 @@ bool SleepUnlessShutdown(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return !ShutdownRequested();
-}
-
-Result<KafkaProperties> ParseKafkaProperties(const std::vector<std::string>& items) {
-  KafkaProperties properties;
-  for (const std::string& item : items) {
-    size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument("-X expects KEY=VALUE, got '" + item + "'");
-    }
-    properties[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return properties;
 }
 
 // Waits (until shutdown) for the output topics to exist and returns their
@@ -102,7 +91,7 @@ int Serve(const ServeFlags& flags) {
     }
     partitions = std::move(parsed).value();
   }
-  auto properties = ParseKafkaProperties(flags.kafka_properties);
+  auto properties = ParseKafkaProperties(flags.kafka_properties, "-X");
   if (!properties.ok()) {
     spdlog::error("{}", properties.status().message());
     return 2;

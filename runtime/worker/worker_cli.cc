@@ -1,5 +1,7 @@
 #include "runtime/worker/worker_cli.h"
 
+#include "runtime/kafka/kafka_properties.h"
+
 #include <charconv>
 
 #include "core/resource_loader.h"
@@ -52,18 +54,6 @@ Status ParsePartitionList(const std::string& text, SignalWorkerOptions* options)
   return Status::Ok();
 }
 
-Result<KafkaProperties> ParseKafkaProperties(const std::vector<std::string>& items) {
-  KafkaProperties properties;
-  for (const std::string& item : items) {
-    size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Status::InvalidArgument("--kafka-property: expected k=v, got '" + item + "'");
-    }
-    properties[item.substr(0, eq)] = item.substr(eq + 1);
-  }
-  return properties;
-}
-
 Result<WorkerConfig> LoadWorkerConfig(const WorkerFlags& flags) {
   auto loaded = LoadResourcesFromPath(flags.config);
   if (!loaded.ok()) return Status::InvalidArgument(loaded.status().message());
@@ -92,7 +82,7 @@ Result<WorkerConfig> LoadWorkerConfig(const WorkerFlags& flags) {
   WorkerConfig config;
   config.signal = *r.user_signal;
   USP_RETURN_IF_ERROR(ParsePartitionList(flags.partitions, &config.options));
-  auto properties = ParseKafkaProperties(flags.kafka_properties);
+  auto properties = ParseKafkaProperties(flags.kafka_properties, "--kafka-property");
   if (!properties.ok()) return properties.status();
   const std::string& name = config.signal.metadata.name;
 

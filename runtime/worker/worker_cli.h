@@ -38,9 +38,6 @@ struct WorkerConfig {
 // item.
 Status ParsePartitionList(const std::string& text, SignalWorkerOptions* options);
 
-// Parses "k=v" items into properties; InvalidArgument for an item without '='.
-Result<KafkaProperties> ParseKafkaProperties(const std::vector<std::string>& items);
-
 // Loads --config (exactly one valid simple UserSignal) and builds the rest.
 // Errors are InvalidArgument with one line per problem, each naming the
 // source and field path ("job.yaml#0: spec.onError: must be one of ...").

@@ -1,5 +1,7 @@
 #include "runtime/worker/worker_cli.h"
 
+#include "runtime/kafka/kafka_properties.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -112,11 +114,15 @@ TEST(ParsePartitionList, RejectsWhatIsNotAPartitionNumber) {
 }
 
 TEST(ParseKafkaProperties, RequiresKeyEqualsValue) {
-  EXPECT_FALSE(ParseKafkaProperties({"novalue"}).ok());
-  EXPECT_FALSE(ParseKafkaProperties({"=v"}).ok());
-  auto ok = ParseKafkaProperties({"a=", "b=1"});
+  auto missing = ParseKafkaProperties({"novalue"}, "--kafka-property");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(), "--kafka-property: expected KEY=VALUE, got 'novalue'");
+  EXPECT_FALSE(ParseKafkaProperties({"=v"}, "-X").ok());
+  auto ok = ParseKafkaProperties({"a=", "b=1", "c=x=y"}, "-X");
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->at("a"), "");
+  EXPECT_EQ(ok->at("b"), "1");
+  EXPECT_EQ(ok->at("c"), "x=y");
 }
 
 TEST(WorkerFlagsParsing, BootstrapAndConfigAreRequired) {
