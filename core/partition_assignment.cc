@@ -121,36 +121,38 @@ class Planner {
                      [this](const auto& a, const auto& b) { return Warm(a) > Warm(b); });
   }
 
+  bool WarmInPool() const { return !pool_.empty() && Warm(pool_.front()); }
+
+  // Only warm workers are promoted (DESIGN.md: "the controller only promotes
+  // warm standbys"); callers check WarmInPool() first.
   std::string Promote() {
     std::string id = pool_.front();
     pool_.erase(pool_.begin());
     active_[id];
     promoted_.push_back(id);
-    if (!Warm(id)) notes_.push_back("promoted cold standby " + id + " (no warm standby)");
     return id;
   }
 
-  // Failover: each failed active's partitions go, all together, to one standby.
+  // Failover: each failed active's partitions go, all together, to one warm
+  // standby. Without one they wait (DistributeLeftovers) for the next warm
+  // worker: a cold standby or a restarted worker takes them once it is warm.
   void ReplaceFailed() {
     for (const auto& f : failed_) {
       auto owned = [&f](const Orphan& o) { return o.from == f; };
       if (std::none_of(orphans_.begin(), orphans_.end(), owned)) continue;
-      if (pool_.empty()) {
+      if (!WarmInPool()) {
         for (auto& o : orphans_) {
-          if (owned(o)) o.reason += " (no standby: spread over surviving actives)";
+          if (owned(o)) o.reason += " (no warm standby: waited for a warm worker)";
         }
-        notes_.push_back("worker " + f + " failed, no standby: spread over surviving actives");
         continue;
       }
-      const bool warm = Warm(pool_.front());
       const std::string to = Promote();
-      if (warm) notes_.push_back("worker " + f + " failed: promoted warm standby " + to);
+      notes_.push_back("worker " + f + " failed: promoted warm standby " + to);
       for (auto it = orphans_.begin(); it != orphans_.end();) {
         if (!owned(*it)) {
           ++it;
           continue;
         }
-        if (!warm) it->reason += " (no warm standby: promoted cold standby " + to + ")";
         Assign(*it, to);
         it = orphans_.erase(it);
       }
@@ -161,11 +163,13 @@ class Planner {
   // and get the larger quotas, so only their excess moves.
   void Rebalance() {
     if (!failed_.empty()) notes_.push_back("failed: " + Join(failed_, ", "));
-    const size_t healthy = active_.size() + pool_.size();
+    const size_t warm_pool = static_cast<size_t>(
+        std::count_if(pool_.begin(), pool_.end(), [this](const auto& id) { return Warm(id); }));
+    const size_t available = active_.size() + warm_pool;
     const size_t k = std::min(
-        {static_cast<size_t>(parallelism_), healthy, static_cast<size_t>(num_partitions_)});
+        {static_cast<size_t>(parallelism_), available, static_cast<size_t>(num_partitions_)});
     if (k < static_cast<size_t>(parallelism_) && num_partitions_ > 0) {
-      notes_.push_back("only " + std::to_string(k) + " actives for parallelism " +
+      notes_.push_back("only " + std::to_string(k) + " warm actives for parallelism " +
                        std::to_string(parallelism_));
     }
     std::vector<std::string> by_load = ByLoad();
@@ -175,7 +179,7 @@ class Planner {
       pool_.push_back(by_load[i]);
     }
     SortPool();
-    while (active_.size() < k) Promote();
+    while (active_.size() < k && WarmInPool()) Promote();
 
     by_load = ByLoad();
     const size_t n = static_cast<size_t>(num_partitions_);
@@ -208,25 +212,36 @@ class Planner {
     return ids;
   }
 
-  // Whatever is left goes to the least loaded active; with no active left at
-  // all, healthy standbys are promoted first.
+  // Partitions still without an owner (a failed worker's with no warm
+  // standby, unowned ones, new ones). Below full strength (fewer actives than
+  // min(parallelism, partitions)) they go to newly promoted warm workers, or
+  // wait for one: surviving actives never absorb a failed worker's load. At
+  // full strength they go to the least loaded actives.
   void DistributeLeftovers() {
     if (orphans_.empty()) return;
-    if (active_.empty()) {
-      const size_t k = std::min(static_cast<size_t>(parallelism_), orphans_.size());
-      while (active_.size() < k && !pool_.empty()) Promote();
+    const size_t target = std::min(static_cast<size_t>(parallelism_),
+                                   static_cast<size_t>(num_partitions_));
+    std::vector<std::string> targets;
+    while (active_.size() < target && targets.size() < orphans_.size() && WarmInPool()) {
+      targets.push_back(Promote());
+    }
+    if (targets.empty() && active_.size() >= target) {
+      for (const auto& [id, parts] : active_) targets.push_back(id);
     }
     SortOrphans();
-    if (active_.empty()) {
+    if (targets.empty()) {
       for (const auto& o : orphans_) unassigned_.push_back(o.partition);
-      notes_.push_back("no healthy worker: partitions " + Ranges(unassigned_) + " unassigned");
+      const bool any_healthy = !active_.empty() || !pool_.empty();
+      notes_.push_back(std::string(any_healthy ? "waiting for a warm worker"
+                                               : "no healthy worker") +
+                       ": partitions " + Ranges(unassigned_) + " unassigned");
       orphans_.clear();
       return;
     }
     for (const auto& o : orphans_) {
       const std::string* least = nullptr;
-      for (const auto& [id, parts] : active_) {
-        if (least == nullptr || parts.size() < active_.at(*least).size()) least = &id;
+      for (const auto& id : targets) {
+        if (least == nullptr || active_.at(id).size() < active_.at(*least).size()) least = &id;
       }
       Assign(o, *least);
     }

@@ -61,7 +61,7 @@ struct AssignmentPlan {
   PartitionAssignment next;
   std::vector<PartitionMove> moves;   // ascending by partition
   std::vector<std::string> promoted;  // standbys made active, in promotion order
-  std::vector<int32_t> unassigned;    // partitions no healthy worker could take
+  std::vector<int32_t> unassigned;    // partitions waiting for a warm worker
   std::string reason;                 // one line for logs and the CR status
   bool changed = false;               // next differs from previous; epoch bumped
 };
@@ -71,15 +71,18 @@ struct AssignmentPlan {
 // Guarantees:
 //  - Failover (parallelism unchanged): only partitions of failed workers
 //    (unhealthy or missing from `workers`) and unassigned partitions move. Each
-//    failed active is replaced by one standby that takes exactly its
-//    partitions: warm standbys first, a cold one only when no warm one is left
-//    (the move reason says so), never an unhealthy one. With no standby left,
-//    the partitions spread over the surviving actives, least loaded first.
+//    failed active is replaced by one WARM standby that takes exactly its
+//    partitions; cold (healthy, not warm) and unhealthy workers are never
+//    promoted. Without a warm standby the partitions wait, unassigned, and the
+//    plan's reason says "waiting for a warm worker"; the next plan that finds
+//    a warm worker (a standby that warmed up, a restarted worker) gives them
+//    to it. Surviving actives never absorb a failed worker's partitions.
 //  - From scratch, on a parallelism change, or with force_rebalance: actives
-//    become min(parallelism, healthy workers, num_partitions) and their
+//    become min(parallelism, warm workers, num_partitions) (actives that stay
+//    active count as warm) and their
 //    partition counts differ by at most 1, moving as few partitions as possible.
-//  - No partition is owned twice; every partition is owned when at least one
-//    healthy worker exists, otherwise it is listed in `unassigned`.
+//  - No partition is owned twice; a partition without an owner is listed in
+//    `unassigned` (no warm worker to take it).
 //  - next.epoch == previous.epoch + 1 when the assignment changes (owners,
 //    standbys or parallelism), else previous.epoch: planning again on
 //    `next` with the same workers yields no moves and the same epoch.

@@ -70,7 +70,7 @@ TEST(PartitionPlanner, InitialAssignmentPrefersWarmWorkersAsActives) {
 TEST(PartitionPlanner, InitialAssignmentWithFewerWorkersThanParallelismSaysSo) {
   AssignmentPlan plan = Plan(5, 3, {Up("w1"), Up("w2")});
   EXPECT_EQ(plan.next, Assignment(1, 3, {{"w1", {0, 1, 2}}, {"w2", {3, 4}}}, {}));
-  EXPECT_NE(plan.reason.find("only 2 actives for parallelism 3"), std::string::npos) << plan.reason;
+  EXPECT_NE(plan.reason.find("only 2 warm actives for parallelism 3"), std::string::npos) << plan.reason;
 }
 
 TEST(PartitionPlanner, FailedActiveIsReplacedByWarmStandbyTakingExactlyItsPartitions) {
@@ -102,22 +102,41 @@ TEST(PartitionPlanner, WarmStandbyIsPromotedBeforeColdOneEvenIfItSortsLater) {
   EXPECT_EQ(plan.moves[0].reason, "worker w1 failed");
 }
 
-TEST(PartitionPlanner, ColdStandbyIsPromotedOnlyWithoutWarmOneAndTheReasonSaysSo) {
+TEST(PartitionPlanner, WithoutWarmStandbyPartitionsWaitForTheNextWarmWorker) {
   auto prev = Assignment(4, 2, {{"w1", Range(0, 3)}, {"w2", Range(4, 7)}}, {"s1"});
   AssignmentPlan plan = Plan(8, 2, {Down("w1"), Up("w2"), Up("s1", false)}, prev);
-  EXPECT_EQ(plan.promoted, std::vector<std::string>{"s1"});
-  EXPECT_EQ(plan.next.active.at("s1"), Range(0, 3));
-  ASSERT_EQ(plan.moves.size(), 4u);
-  EXPECT_EQ(plan.moves[0].reason, "worker w1 failed (no warm standby: promoted cold standby s1)");
-  EXPECT_NE(plan.reason.find("promoted cold standby s1 (no warm standby)"), std::string::npos)
+  // The cold standby is not promoted and w2 does not absorb w1's load.
+  EXPECT_EQ(plan.next, Assignment(5, 2, {{"w2", Range(4, 7)}}, {"s1"}));
+  EXPECT_TRUE(plan.promoted.empty());
+  EXPECT_TRUE(plan.moves.empty());
+  EXPECT_EQ(plan.unassigned, Range(0, 3));
+  EXPECT_NE(plan.reason.find("waiting for a warm worker: partitions 0-3 unassigned"),
+            std::string::npos)
       << plan.reason;
+
+  // Planning again while s1 is still cold changes nothing.
+  AssignmentPlan still = Plan(8, 2, {Up("w2"), Up("s1", false)}, plan.next);
+  EXPECT_FALSE(still.changed);
+  EXPECT_EQ(still.unassigned, Range(0, 3));
+
+  // Once s1 is warm it takes exactly the waiting partitions.
+  AssignmentPlan warm = Plan(8, 2, {Up("w2"), Up("s1", true)}, plan.next);
+  EXPECT_EQ(warm.next, Assignment(6, 2, {{"s1", Range(0, 3)}, {"w2", Range(4, 7)}}, {}));
+  EXPECT_EQ(warm.promoted, std::vector<std::string>{"s1"});
+  EXPECT_EQ(Moved(warm), (std::set<int32_t>{0, 1, 2, 3}));
+  EXPECT_TRUE(warm.unassigned.empty());
 }
 
 TEST(PartitionPlanner, UnhealthyStandbyIsNeverPromoted) {
   auto prev = Assignment(4, 2, {{"w1", Range(0, 3)}, {"w2", Range(4, 7)}}, {"s1", "s2"});
-  AssignmentPlan plan = Plan(8, 2, {Down("w1"), Up("w2"), Down("s1"), Up("s2", false)}, prev);
+  AssignmentPlan plan = Plan(8, 2, {Down("w1"), Up("w2"), Down("s1"), Up("s2", true)}, prev);
   EXPECT_EQ(plan.promoted, std::vector<std::string>{"s2"});
   EXPECT_EQ(plan.next.standbys, std::vector<std::string>{});
+  // s1 is healthy again but still cold, w1 is back warm: w1 has lost its
+  // partitions for good and s1 would not be promoted; both are standbys.
+  AssignmentPlan back = Plan(8, 2, {Up("w1"), Up("w2"), Up("s1", false), Up("s2")}, plan.next);
+  EXPECT_TRUE(back.moves.empty());
+  EXPECT_EQ(back.next.standbys, (std::vector<std::string>{"s1", "w1"}));
 }
 
 TEST(PartitionPlanner, SeveralFailuresAtOnceEachGetTheirOwnStandby) {
@@ -130,13 +149,19 @@ TEST(PartitionPlanner, SeveralFailuresAtOnceEachGetTheirOwnStandby) {
   EXPECT_EQ(plan.moves.size(), 6u);
 }
 
-TEST(PartitionPlanner, WithoutStandbyFailedPartitionsSpreadOverSurvivingActives) {
+TEST(PartitionPlanner, WithoutAnyStandbyTheFailedWorkersPartitionsWaitForItsReplacement) {
   auto prev = Assignment(2, 3, {{"w1", Range(0, 2)}, {"w2", Range(3, 5)}, {"w3", Range(6, 8)}}, {});
   AssignmentPlan plan = Plan(9, 3, {Down("w1"), Up("w2"), Up("w3")}, prev);
-  EXPECT_EQ(plan.next, Assignment(3, 3, {{"w2", {0, 2, 3, 4, 5}}, {"w3", {1, 6, 7, 8}}}, {}));
-  EXPECT_TRUE(plan.promoted.empty());
-  EXPECT_EQ(Moved(plan), (std::set<int32_t>{0, 1, 2}));
-  EXPECT_EQ(plan.moves[0].reason, "worker w1 failed (no standby: spread over surviving actives)");
+  EXPECT_EQ(plan.next, Assignment(3, 3, {{"w2", Range(3, 5)}, {"w3", Range(6, 8)}}, {}));
+  EXPECT_TRUE(plan.moves.empty());
+  EXPECT_EQ(plan.unassigned, Range(0, 2));
+  // The replacement (a new pod, a restarted process) comes up cold, then warm.
+  AssignmentPlan cold = Plan(9, 3, {Up("w2"), Up("w3"), Up("w4", false)}, plan.next);
+  EXPECT_EQ(cold.unassigned, Range(0, 2));
+  AssignmentPlan warm = Plan(9, 3, {Up("w2"), Up("w3"), Up("w4")}, cold.next);
+  EXPECT_EQ(warm.next.active.at("w4"), Range(0, 2));
+  EXPECT_EQ(warm.moves.size(), 3u);
+  EXPECT_EQ(warm.moves[0].reason, "unassigned partition");
 }
 
 TEST(PartitionPlanner, AllWorkersDeadLeavesPartitionsUnassignedWithAReason) {
@@ -147,9 +172,12 @@ TEST(PartitionPlanner, AllWorkersDeadLeavesPartitionsUnassignedWithAReason) {
   EXPECT_NE(plan.reason.find("no healthy worker: partitions 0-7 unassigned"), std::string::npos)
       << plan.reason;
 
-  // The partitions wait for the next healthy worker, which takes them all.
-  AssignmentPlan back = Plan(8, 2, {Up("w4", false)}, plan.next);
-  EXPECT_EQ(back.next, Assignment(3, 2, {{"w4", Range(0, 7)}}, {}));
+  // The partitions wait for the next warm worker, which takes them all.
+  AssignmentPlan cold = Plan(8, 2, {Up("w4", false)}, plan.next);
+  EXPECT_EQ(cold.next, Assignment(3, 2, {}, {"w4"}));
+  EXPECT_EQ(cold.unassigned, Range(0, 7));
+  AssignmentPlan back = Plan(8, 2, {Up("w4")}, cold.next);
+  EXPECT_EQ(back.next, Assignment(4, 2, {{"w4", Range(0, 7)}}, {}));
   EXPECT_TRUE(back.unassigned.empty());
   EXPECT_EQ(back.moves.size(), 8u);
   EXPECT_EQ(back.moves[0].reason, "unassigned partition");
@@ -185,7 +213,7 @@ TEST(PartitionPlanner, ScaleDownKeepsTheMostLoadedActives) {
   EXPECT_EQ(plan.moves.size(), 1u);
 }
 
-TEST(PartitionPlanner, ForcedRebalanceEvensOutActivesAfterASpreadFailover) {
+TEST(PartitionPlanner, ForcedRebalanceEvensOutUnevenActives) {
   auto prev = Assignment(3, 2, {{"w2", Range(0, 7)}}, {"w4"});
   PlanInput in{8, 2, {Up("w2"), Up("w4")}, prev, /*force_rebalance=*/true};
   AssignmentPlan plan = PlanAssignment(in);
@@ -201,14 +229,14 @@ TEST(PartitionPlanner, ReturningWorkerBecomesStandbyWithoutItsOldPartitions) {
   EXPECT_TRUE(back.changed);  // the standby list changed
 }
 
-TEST(PartitionPlanner, ReturningWorkerAfterSpreadFailoverStaysStandby) {
-  auto prev = Assignment(1, 2, {{"w1", Range(0, 3)}, {"w2", Range(4, 7)}}, {});
-  AssignmentPlan failover = Plan(8, 2, {Down("w1"), Up("w2")}, prev);
-  EXPECT_EQ(failover.next.active, (std::map<std::string, Parts>{{"w2", Range(0, 7)}}));
-  AssignmentPlan back = Plan(8, 2, {Up("w1"), Up("w2")}, failover.next);
-  EXPECT_EQ(back.next.active, failover.next.active);
-  EXPECT_EQ(back.next.standbys, std::vector<std::string>{"w1"});
-  EXPECT_TRUE(back.moves.empty());
+TEST(PartitionPlanner, InitialAssignmentUsesOnlyWarmWorkers) {
+  AssignmentPlan plan = Plan(4, 2, {Up("w1", false), Up("w2", false)});
+  EXPECT_EQ(plan.next.active.size(), 0u);
+  EXPECT_EQ(plan.unassigned, Range(0, 3));
+  AssignmentPlan one = Plan(4, 2, {Up("w1"), Up("w2", false)});
+  EXPECT_EQ(one.next.active, (std::map<std::string, Parts>{{"w1", Range(0, 3)}}));
+  EXPECT_NE(one.reason.find("only 1 warm actives for parallelism 2"), std::string::npos)
+      << one.reason;
 }
 
 TEST(PartitionPlanner, PlanningAgainOnTheResultChangesNothing) {
@@ -304,8 +332,16 @@ TEST(PartitionPlanner, RandomScenariosNeverDoubleAssignAndCoverEveryPartition) {
         owned += parts.size();
       }
       EXPECT_EQ(owned + plan.unassigned.size(), static_cast<size_t>(n));
-      if (!healthy.empty()) {
-        EXPECT_TRUE(plan.unassigned.empty());
+      for (const auto& id : plan.promoted) {
+        EXPECT_TRUE(workers.at(id).warm) << "promoted " << id << " is cold";
+      }
+      if (!plan.unassigned.empty()) {
+        // Partitions wait only while the job is below strength and no warm
+        // worker is left to promote.
+        EXPECT_LT(next.active.size(), static_cast<size_t>(std::min(parallelism, n)));
+        for (const auto& id : next.standbys) {
+          EXPECT_FALSE(workers.at(id).warm) << id << " is warm but was not promoted";
+        }
       }
       for (const auto& id : next.standbys) EXPECT_TRUE(healthy.count(id));
       EXPECT_EQ(next.active.size() + next.standbys.size(), healthy.size());
