@@ -20,7 +20,7 @@
 
 #include "cli/child_process.h"
 #include "cli/event_generator.h"
-#include "cli/http_client.h"
+#include "runtime/http/http_client.h"
 #include "cli/topic_admin.h"
 #include "core/resource_loader.h"
 #include "runtime/common/files.h"

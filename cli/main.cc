@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/broker_command.h"
-#include "cli/http_client.h"
+#include "runtime/http/http_client.h"
 #include "cli/local_platform.h"
 #include "core/resource_loader.h"
 

@@ -77,6 +77,7 @@ Status SignalWorker::Start() {
     for (int32_t p = 0; p < max_count; ++p) parts.push_back(p);
   }
   USP_RETURN_IF_ERROR(AssignPartitions(parts));
+  assigned_at_ms_ = clock_->NowMs();
   spdlog::info("worker ready: {} source partitions (epoch {}), output {} with {} partitions",
                assignment_.size(), epoch_, signal_.spec.output_topic, output_partitions_);
   ready_.store(true, std::memory_order_release);
@@ -181,6 +182,13 @@ AssignmentOutcome SignalWorker::ApplyAssignment(int64_t epoch, std::vector<int32
     default:
       break;
   }
+  if (partitions == partitions_) {
+    // A newer epoch with the same partitions (the standbys changed): nothing
+    // moves, nothing is drained.
+    epoch_ = epoch;
+    PublishSnapshot();
+    return {AssignmentResult::kApplied, ""};
+  }
   // Simple and correct: every in-flight output (of kept partitions too) is
   // acknowledged and committed, so all partitions restart from the commit.
   Status s = DrainAndCommit();
@@ -190,6 +198,8 @@ AssignmentOutcome SignalWorker::ApplyAssignment(int64_t epoch, std::vector<int32
     return {AssignmentResult::kUnavailable, s.ToString()};
   }
   epoch_ = epoch;
+  assigned_at_ms_ = clock_->NowMs();
+  first_output_ms_ = 0;
   UpdateLag();
   PublishSnapshot();
   spdlog::info("assignment epoch {} applied: {} source partitions", epoch_, assignment_.size());
@@ -225,6 +235,8 @@ void SignalWorker::PublishSnapshot() {
   for (const Slot& s : slots_)
     snap.committed.push_back({s.topic, s.partition, s.tracker.committed()});
   snap.lag = lag_;
+  snap.assigned_at_ms = assigned_at_ms_;
+  snap.first_output_ms = first_output_ms_;
   std::lock_guard<std::mutex> lock(mutex_);
   snapshot_ = std::move(snap);
 }
@@ -382,6 +394,10 @@ void SignalWorker::OnDelivery(const DeliveryReport& report) {
   }
   int64_t now_ms = clock_->NowMs();
   metrics_->Written();
+  if (first_output_ms_ == 0) {
+    first_output_ms_ = now_ms;
+    PublishSnapshot();
+  }
   metrics_->WrittenLatencies(SecondsBetween(times.event_time_ms, now_ms),
                              SecondsBetween(times.append_time_ms, now_ms),
                              SecondsBetween(times.consumed_ms, now_ms));

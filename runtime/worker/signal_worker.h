@@ -81,6 +81,11 @@ struct WorkerSnapshot {
   // Per owned partition, the next offset committed by the group (-1: none).
   std::vector<TopicPartitionOffset> committed;
   int64_t lag = 0;  // messages behind, summed over owned partitions (known ones)
+  // Clock time the current assignment was applied, and of the first output
+  // acknowledged after it (0: none yet). The controller reads the second to
+  // report a failover's "first output" moment.
+  int64_t assigned_at_ms = 0;
+  int64_t first_output_ms = 0;
 };
 
 class SignalWorker {
@@ -179,6 +184,8 @@ class SignalWorker {
   int64_t epoch_ = 0;
   std::vector<int32_t> partitions_;  // owned numbers, sorted
   int64_t lag_ = 0;
+  int64_t assigned_at_ms_ = 0;
+  int64_t first_output_ms_ = 0;
   std::vector<Slot> slots_;
   std::vector<TopicSlots> topics_;
   std::vector<TopicPartition> assignment_;

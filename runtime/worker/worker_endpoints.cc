@@ -66,7 +66,9 @@ HttpResponse WorkerEndpoints::StatusResponse(SignalWorker* worker) const {
                          // producer created, metadata fetched: it can take over at once.
                          {"warm", ready && snap.started},
                          {"partitions", snap.partitions},
-                         {"lag", snap.lag}};
+                         {"lag", snap.lag},
+                         {"assigned_at_ms", snap.assigned_at_ms},
+                         {"first_output_ms", snap.first_output_ms}};
   nlohmann::json assignment = nlohmann::json::array();
   for (const auto& tp : snap.assignment) {
     assignment.push_back({{"topic", tp.topic}, {"partition", tp.partition}});

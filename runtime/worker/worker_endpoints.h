@@ -4,7 +4,7 @@
 //   GET /readyz   200 once Kafka metadata is known and partitions assigned
 //   GET /status   {"kind","job","role","epoch","ready","warm","partitions":[0,3],
 //                  "assignment":[{topic,partition}],"committed":{topic:{partition:offset}},
-//                  "lag":N}
+//                  "lag":N,"assigned_at_ms":T,"first_output_ms":T|0}
 //   PUT /assignment {"epoch":N,"partitions":[0,3,5]}: handed to the loop, waits
 //                 up to `assignment_timeout_ms` (503 on timeout); see README.md
 //   GET /metrics  Prometheus text format

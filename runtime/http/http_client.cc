@@ -1,4 +1,4 @@
-#include "cli/http_client.h"
+#include "runtime/http/http_client.h"
 
 #include <chrono>
 
@@ -13,7 +13,10 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-Result<HttpGetResult> HttpGet(const std::string& url, int timeout_ms) {
+Result<HttpClientResponse> HttpCall(const std::string& method, const std::string& url,
+                                    const std::string& body, int timeout_ms) {
+  const http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) return Status::InvalidArgument("unknown HTTP method " + method);
   constexpr std::string_view kScheme = "http://";
   if (url.rfind(kScheme, 0) != 0) return Status::InvalidArgument("only http:// URLs: " + url);
   std::string rest = url.substr(kScheme.size());
@@ -34,9 +37,14 @@ Result<HttpGetResult> HttpGet(const std::string& url, int timeout_ms) {
   stream.connect(endpoints, ec);
   if (ec) return Status::Unavailable("connect " + hostport + ": " + ec.message());
 
-  http::request<http::empty_body> req{http::verb::get, target, 11};
+  http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, hostport);
-  req.set(http::field::user_agent, "uspctl");
+  req.set(http::field::user_agent, "usp");
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
   http::write(stream, req, ec);
   if (ec) return Status::Unavailable("send to " + hostport + ": " + ec.message());
 
@@ -47,7 +55,7 @@ Result<HttpGetResult> HttpGet(const std::string& url, int timeout_ms) {
   if (ec) return Status::Unavailable("read from " + hostport + ": " + ec.message());
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 
-  HttpGetResult result;
+  HttpClientResponse result;
   result.status = static_cast<int>(parser.get().result_int());
   result.body = std::move(parser.get().body());
   return result;
