@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cli/child_process.h"
 #include "cli/event_generator.h"
@@ -25,7 +27,9 @@
 #include "core/resource_loader.h"
 #include "runtime/common/files.h"
 #include "runtime/common/shutdown.h"
+#include "runtime/control/job_controller.h"
 #include "runtime/kafka/embedded_kafka.h"
+#include "runtime/kafka/kafka_client.h"
 
 namespace usp {
 
@@ -34,11 +38,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+int64_t WallNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // One supervised process: its command line stays fixed across restarts.
 struct Supervised {
-  std::string name;  // "serve", "worker/searches"
+  std::string name;  // "serve", "worker/searches-0"
   std::string role;  // "query" | "worker"
   std::string job;   // resource name for workers
+  std::string worker_id;  // "searches-0": the id the job's controller knows it by
   std::vector<std::string> argv;
   std::string log_path;
   std::string port_file;
@@ -90,7 +101,11 @@ class LocalPlatform {
   Status StartProcesses();
   Status Spawn(Supervised& s);
   Status WaitReady();
+  Status StartControllers();
+  Status WaitAssigned();
   Status WriteProcessesFile();
+  void WriteAssignmentsFile();
+  void OnFailover(const FailoverRecord& record, const std::string& job);
   void Supervise();
   void Shutdown();
 
@@ -102,6 +117,9 @@ class LocalPlatform {
   std::vector<Supervised> procs_;
   std::unique_ptr<EventGenerator> generator_;
   int query_port_ = 0;
+  std::unique_ptr<WorkerClient> worker_client_ = NewHttpWorkerClient();
+  std::map<std::string, std::unique_ptr<JobController>> controllers_;  // by job
+  std::mutex output_mutex_;  // console lines and state files from controller threads
 };
 
 Status LocalPlatform::LoadResources() {
@@ -179,15 +197,22 @@ Status LocalPlatform::StartProcesses() {
   for (const auto& s : signals_) {
     fs::path config = state_ / "jobs" / (s.metadata.name + ".json");
     USP_RETURN_IF_ERROR(WriteFileAtomically(config.string(), ToJson(s).dump(2) + "\n"));
-    Supervised w;
-    w.name = "worker/" + s.metadata.name;
-    w.role = "worker";
-    w.job = s.metadata.name;
-    w.port_file = (state_ / "jobs" / (s.metadata.name + ".port")).string();
-    w.log_path = (state_ / "logs" / ("worker-" + s.metadata.name + ".log")).string();
-    w.argv = {runtime, "worker", "--config", config.string(), "--bootstrap", bootstrap_,
-              "--address", "127.0.0.1", "--http-port", "0", "--port-file", w.port_file};
-    procs_.push_back(std::move(w));
+    // parallelism actives + standbyReplicas warm standbys, all started as
+    // standbys: the job's controller hands out the partitions.
+    const int replicas = s.spec.parallelism + s.spec.standby_replicas;
+    for (int i = 0; i < replicas; ++i) {
+      Supervised w;
+      w.worker_id = s.metadata.name + "-" + std::to_string(i);
+      w.name = "worker/" + w.worker_id;
+      w.role = "worker";
+      w.job = s.metadata.name;
+      w.port_file = (state_ / "jobs" / (w.worker_id + ".port")).string();
+      w.log_path = (state_ / "logs" / ("worker-" + w.worker_id + ".log")).string();
+      w.argv = {runtime, "worker", "--config", config.string(), "--bootstrap", bootstrap_,
+                "--partitions", "none", "--address", "127.0.0.1", "--http-port", "0",
+                "--port-file", w.port_file};
+      procs_.push_back(std::move(w));
+    }
   }
   for (auto& p : procs_) USP_RETURN_IF_ERROR(Spawn(p));
   return Status::Ok();
@@ -235,12 +260,110 @@ Status LocalPlatform::WaitReady() {
   return Status::Ok();
 }
 
+// One JobController per job: the same failover logic as the operator, with
+// child processes for pods. Source partition counts come from Kafka metadata.
+Status LocalPlatform::StartControllers() {
+  ProducerOptions po;
+  po.bootstrap = bootstrap_;
+  po.client_id = "uspctl-local-metadata";
+  auto producer = KafkaProducer::Create(po, nullptr);
+  if (!producer.ok()) return producer.status();
+  for (const auto& s : signals_) {
+    int32_t partitions = 0;
+    for (const auto& topic : s.SourceTopics()) {
+      auto n = (*producer)->PartitionCount(topic, 10000);
+      if (!n.ok()) return Status::Unavailable("metadata of " + topic + ": " + n.status().message());
+      partitions = std::max(partitions, *n);
+    }
+    JobControllerOptions o;
+    o.kind = "UserSignal";
+    o.job = s.metadata.name;
+    o.num_partitions = partitions;
+    o.parallelism = s.spec.parallelism;
+    o.policy = {s.spec.failover.probe_interval_ms, s.spec.failover.failure_threshold};
+    auto controller = std::make_unique<JobController>(o, worker_client_.get());
+    const std::string job = s.metadata.name;
+    controller->OnFailover([this, job](const FailoverRecord& r) { OnFailover(r, job); });
+    controller->OnAssignment([this](const JobControllerSnapshot& snap) {
+      {
+        std::lock_guard<std::mutex> lock(output_mutex_);
+        std::cout << snap.Table() << std::flush;
+      }
+      WriteAssignmentsFile();
+    });
+    for (const auto& p : procs_) {
+      if (p.job == job && p.port != 0) {
+        controller->UpsertWorker(p.worker_id, "http://127.0.0.1:" + std::to_string(p.port));
+      }
+    }
+    controller->Start();
+    controllers_[job] = std::move(controller);
+  }
+  return Status::Ok();
+}
+
+// Until every job has its first assignment (its actives are warm).
+Status LocalPlatform::WaitAssigned() {
+  auto deadline = Clock::now() + std::chrono::seconds(options_.ready_timeout_s);
+  while (true) {
+    std::string waiting;
+    for (const auto& [job, c] : controllers_) {
+      if (c->Snapshot().assignment.active.empty()) waiting += " " + job;
+    }
+    if (waiting.empty()) return Status::Ok();
+    if (ShutdownRequested()) return Status::Unavailable("interrupted while assigning partitions");
+    if (Clock::now() > deadline) {
+      return Status::Unavailable("no partition assignment after " +
+                                 std::to_string(options_.ready_timeout_s) + " s for:" + waiting);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void LocalPlatform::OnFailover(const FailoverRecord& r, const std::string& job) {
+  std::lock_guard<std::mutex> lock(output_mutex_);
+  nlohmann::json line = r.ToJson();
+  line["job"] = job;
+  if (r.first_output_ms == 0) {
+    std::cout << "! failover " << job << ": " << r.worker << " -> "
+              << (r.promoted.empty() ? "-" : r.promoted.front()) << " partitions "
+              << nlohmann::json(r.partitions).dump() << ": detection " << r.detection_ms()
+              << " ms, handover " << r.handover_ms() << " ms (" << r.cause << ")\n"
+              << std::flush;
+  } else {
+    std::cout << "  " << job << ": first output from " << r.promoted.front() << " "
+              << r.first_output_ms - r.failed_at_ms << " ms after the failure\n"
+              << std::flush;
+  }
+  // The history, one JSON line per report (handover, then first output).
+  std::ofstream(state_ / "failovers.jsonl", std::ios::app) << line.dump() << "\n";
+}
+
+void LocalPlatform::WriteAssignmentsFile() {
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const auto& [job, c] : controllers_) {
+    JobControllerSnapshot snap = c->Snapshot();
+    nlohmann::json j = {{"kind", snap.kind},
+                        {"job", snap.job},
+                        {"assignment", snap.AssignmentJson()},
+                        {"failovers", snap.failovers},
+                        {"table", snap.Table()}};
+    if (snap.last_failover) j["lastFailover"] = snap.last_failover->ToJson();
+    jobs.push_back(std::move(j));
+  }
+  std::lock_guard<std::mutex> lock(output_mutex_);
+  WriteFileAtomically((state_ / "assignments.json").string(),
+                      nlohmann::json{{"jobs", jobs}}.dump(2) + "\n")
+      .IgnoreError();
+}
+
 Status LocalPlatform::WriteProcessesFile() {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& p : procs_) {
     nlohmann::json j = {{"name", p.name}, {"role", p.role}, {"port", p.port},
                         {"restarts", p.restarts}, {"log", p.log_path}};
     if (!p.job.empty()) j["job"] = p.job;
+    if (!p.worker_id.empty()) j["worker"] = p.worker_id;
     j["pid"] = p.process && p.process->running() ? p.process->pid() : 0;
     list.push_back(j);
   }
@@ -250,11 +373,17 @@ Status LocalPlatform::WriteProcessesFile() {
 void LocalPlatform::Supervise() {
   constexpr auto kCrashWindow = std::chrono::seconds(30);
   constexpr size_t kCrashesBeforeBackoff = 5;
+  auto last_assignments_write = Clock::now();
   while (!ShutdownRequested()) {
     bool changed = false;
     for (auto& p : procs_) {
       if (p.process->running()) {
         if (auto st = p.process->Poll()) {
+          if (auto c = controllers_.find(p.job); c != controllers_.end()) {
+            c->second->ReportFailure(p.worker_id, "process exited: " + DescribeWaitStatus(*st),
+                                     WallNowMs());
+          }
+          std::lock_guard<std::mutex> lock(output_mutex_);
           std::cout << "! " << p.name << " (pid " << p.process->pid() << ") "
                     << DescribeWaitStatus(*st) << "; restarting\n";
           auto now = Clock::now();
@@ -282,7 +411,9 @@ void LocalPlatform::Supervise() {
         }
         ++p.restarts;
         changed = true;
-        std::cout << "  restarted " << p.name << " (pid " << p.process->pid() << ")\n";
+        std::lock_guard<std::mutex> lock(output_mutex_);
+        std::cout << "  restarted " << p.name << " (pid " << p.process->pid() << ")"
+                  << (p.worker_id.empty() ? "" : ", it rejoins as a standby") << "\n";
       }
     }
     for (auto& p : procs_) {
@@ -291,11 +422,19 @@ void LocalPlatform::Supervise() {
         if (!text.empty()) {
           p.port = std::atoi(text.c_str());
           changed = true;
+          if (auto c = controllers_.find(p.job); c != controllers_.end()) {
+            c->second->UpsertWorker(p.worker_id, "http://127.0.0.1:" + std::to_string(p.port));
+          }
         }
       }
     }
     if (changed) WriteProcessesFile().IgnoreError();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (Clock::now() - last_assignments_write > std::chrono::seconds(1)) {
+      WriteAssignmentsFile();  // warmth and lag change between assignments
+      last_assignments_write = Clock::now();
+    }
+    // A dead worker is noticed within 10 ms: detection is part of failover time.
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
@@ -307,6 +446,8 @@ void LocalPlatform::Shutdown() {
   }
   std::error_code ec;
   fs::remove(state_ / "endpoints.json", ec);
+  // Controllers first, so that stopping workers is not mistaken for failures.
+  for (auto& [job, c] : controllers_) c->Stop();
   // Workers first (they flush and commit), then the query service.
   for (auto it = procs_.rbegin(); it != procs_.rend(); ++it) {
     if (!it->process) continue;
@@ -319,6 +460,9 @@ void LocalPlatform::Shutdown() {
 
 int LocalPlatform::Run() {
   InstallShutdownHandlers();
+  // The console shows curated lines (assignment tables, failovers); library
+  // logs below errors would only repeat them (the workers log to logs/).
+  spdlog::set_level(spdlog::level::err);
   state_ = fs::absolute(options_.state_dir);
   fs::create_directories(state_);
   Status s = LoadResources();
@@ -331,6 +475,8 @@ int LocalPlatform::Run() {
   s = StartKafka();
   if (s.ok()) s = StartProcesses();
   if (s.ok()) s = WaitReady();
+  if (s.ok()) s = StartControllers();
+  if (s.ok()) s = WaitAssigned();
   if (!s.ok()) {
     std::cerr << "uspctl local: " << s.message() << "\n";
     Shutdown();
@@ -341,6 +487,7 @@ int LocalPlatform::Run() {
   nlohmann::json endpoints = {{"kafka_bootstrap", bootstrap_}, {"query_url", query_url}};
   s = WriteFileAtomically((state_ / "endpoints.json").string(), endpoints.dump(2) + "\n");
   if (s.ok()) s = WriteProcessesFile();
+  if (s.ok()) WriteAssignmentsFile();
   if (!s.ok()) {
     std::cerr << "uspctl local: " << s.message() << "\n";
     Shutdown();

@@ -1,10 +1,15 @@
 #pragma once
 // `uspctl local`: the whole platform on one machine. Reads the resource files
 // `kubectl apply` takes, starts the embedded Kafka-protocol broker (unless an
-// external bootstrap is given), creates the topics, runs one worker process per
-// resource and the query service as supervised child processes (a worker that
-// dies is restarted and resumes from its committed offsets), optionally
-// generates synthetic events, and writes STATE_DIR/endpoints.json once ready.
+// external bootstrap is given), creates the topics, and runs as supervised
+// child processes the query service and, per job, `parallelism` actives plus
+// `standbyReplicas` warm standbys. Each job has a JobController (the same
+// failover logic as the operator, runtime/control): a worker that dies has its
+// partitions moved to a warm standby at once and is restarted as the new
+// standby. The assignment table is printed on every change and written to
+// STATE_DIR/assignments.json; every failover is appended to
+// STATE_DIR/failovers.jsonl. Optionally generates synthetic events. Writes
+// STATE_DIR/endpoints.json once every job has its partitions assigned.
 
 #include <cstdint>
 #include <string>

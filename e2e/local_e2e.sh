@@ -64,11 +64,19 @@ wait_count() {  # USER TYPE N TIMEOUT_MS
     sleep 0.02
   done
 }
-worker_pid() { jq -r --arg j "$1" '.processes[] | select(.job == $j) | .pid' "$STATE/processes.json"; }
-worker_port() { jq -r --arg j "$1" '.processes[] | select(.job == $j) | .port' "$STATE/processes.json"; }
-metric() {  # JOB METRIC_NAME: the sum of the metric's samples for that job
-  curl -sf "http://127.0.0.1:$(worker_port "$1")/metrics" |
-    awk -v m="$2" '$1 ~ "^"m"({|$)" { s += $2 } END { print s + 0 }'
+# The job's active worker (examples run parallelism 1 + 1 standby), from the
+# assignment table uspctl local keeps in assignments.json.
+active_worker() {
+  jq -r --arg j "$1" '.jobs[] | select(.job == $j) | .assignment.workers[] |
+    select(.role == "active") | .name' "$STATE/assignments.json" | head -1
+}
+worker_pid() { jq -r --arg w "$1" '.processes[] | select(.worker == $w) | .pid' "$STATE/processes.json"; }
+job_ports() { jq -r --arg j "$1" '.processes[] | select(.job == $j) | .port' "$STATE/processes.json"; }
+metric() {  # JOB METRIC_NAME: the sum of the metric's samples over the job's workers
+  local port
+  for port in $(job_ports "$1"); do
+    curl -sf "http://127.0.0.1:$port/metrics"
+  done | awk -v m="$2" '$1 ~ "^"m"({|$)" { s += $2 } END { print s + 0 }'
 }
 
 search_event() {  # USER SEQ EPOCH_MS
@@ -127,16 +135,24 @@ check "the dead letter carries source topic, partition, offset and error" \
   test "$(echo "$DLQ" | jq -r '[.source_topic, (.source_partition|type), (.source_offset|type), .error.reason] | join(",")' 2>/dev/null)" = \
        "events.search,number,number,not_json"
 
-# --- 4. a worker killed with kill -9 restarts and loses nothing ----------
-OLD_PID=$(worker_pid searches)
+# --- 4. a worker killed with kill -9: failover, restart, nothing lost ----
+VICTIM=$(active_worker searches)
+OLD_PID=$(worker_pid "$VICTIM")
 kill -9 "$OLD_PID"
 : >"$STATE/batch2.jsonl"
 for i in $(seq 8 27); do search_event "$U" "$i" $(( BASE + i * 1000 )) >>"$STATE/batch2.jsonl"; done
 kcat -P -b "$BOOT" -t events.search <"$STATE/batch2.jsonl"
 for _ in $(seq 1 100); do
-  NEW_PID=$(worker_pid searches); [ "$NEW_PID" != "$OLD_PID" ] && [ "$NEW_PID" != 0 ] && break; sleep 0.1
+  NEW_PID=$(worker_pid "$VICTIM"); [ "$NEW_PID" != "$OLD_PID" ] && [ "$NEW_PID" != 0 ] && break; sleep 0.1
 done
-check "uspctl local restarts the killed worker (pid $OLD_PID -> $NEW_PID)" test "$NEW_PID" != "$OLD_PID"
+check "uspctl local restarts the killed worker $VICTIM (pid $OLD_PID -> $NEW_PID)" test "$NEW_PID" != "$OLD_PID"
+for _ in $(seq 1 50); do
+  [ -n "$(active_worker searches)" ] && [ "$(active_worker searches)" != "$VICTIM" ] && break; sleep 0.1
+done
+check "the standby took over from $VICTIM ($(active_worker searches) is active)" \
+  test "$(active_worker searches)" != "$VICTIM"
+check "the failover is recorded in failovers.jsonl" \
+  test "$(jq -r --arg w "$VICTIM" 'select(.worker == $w) | .promoted[0]' "$STATE/failovers.jsonl" | head -1)" = "$(active_worker searches)"
 check "events produced around the kill are all queryable" wait_count "$U" searches 27 15000
 sleep 0.5
 check "and none is duplicated" test "$(count_signals "$U" searches)" = 27

@@ -88,6 +88,7 @@ std::string JobControllerSnapshot::Table() const {
   out << kind << "/" << job << "  epoch " << assignment.epoch << "  parallelism "
       << assignment.parallelism;
   if (!unassigned.empty()) out << "  WAITING: partitions " << Ranges(unassigned);
+  if (!reason.empty()) out << "  (" << reason << ")";
   out << "\n";
   char line[256];
   std::snprintf(line, sizeof line, "  %-24s %-8s %-14s %-5s %-8s %s\n", "WORKER", "ROLE",
@@ -465,8 +466,10 @@ bool JobController::PlanAndApply(std::map<std::string, Tracked>& workers, int64_
   }
   for (auto& r : new_records) {
     if (!r.waiting) handed_over(r);
-    spdlog::warn("{}: worker {} failed owning partitions {}{}", name, r.worker,
-                 Ranges(r.partitions), r.waiting ? ": waiting for a warm worker" : "");
+    if (r.waiting) {
+      spdlog::warn("{}: worker {} failed owning partitions {}: waiting for a warm worker ({})",
+                   name, r.worker, Ranges(r.partitions), r.cause);
+    }
     last_failover_ = r;
     if (on_failover && r.handed_over_at_ms > 0) on_failover(r);
     open_records_.push_back(std::move(r));
