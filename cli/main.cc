@@ -1,5 +1,7 @@
-// uspctl: the user CLI. `local` runs the platform on one machine, `broker`
-// runs only the embedded Kafka broker, `validate` checks resource files, `query` reads a user's signals from the query API.
+// uspctl: the user CLI. `local` runs the platform on one machine, `status`
+// shows its partition assignments, `broker` runs only the embedded Kafka
+// broker, `validate` checks resource files, `query` reads a user's signals
+// from the query API.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,9 +14,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/broker_command.h"
-#include "runtime/http/http_client.h"
 #include "cli/local_platform.h"
 #include "core/resource_loader.h"
+#include "runtime/http/http_client.h"
 
 namespace usp {
 namespace {
@@ -54,6 +56,36 @@ std::string PercentEncode(const std::string& s) {
     }
   }
   return out;
+}
+
+// The assignment tables of a running `uspctl local` (STATE/assignments.json).
+int RunStatus(const std::string& state_dir, const std::string& job) {
+  std::filesystem::path path = std::filesystem::path(state_dir) / "assignments.json";
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "uspctl status: no " << path.string()
+              << " (is `uspctl local` running with this --state-dir?)\n";
+    return 2;
+  }
+  try {
+    nlohmann::json doc = nlohmann::json::parse(in);
+    int shown = 0;
+    for (const auto& j : doc.at("jobs")) {
+      if (!job.empty() && j.at("job") != job) continue;
+      std::cout << j.at("table").get<std::string>() << "  failovers: " << j.value("failovers", 0)
+                << "\n";
+      ++shown;
+    }
+    if (shown == 0) {
+      std::cerr << "uspctl status: no job" << (job.empty() ? "" : " named " + job) << " in "
+                << path.string() << "\n";
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "uspctl status: cannot read " << path.string() << ": " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
 }
 
 struct QueryOptions {
@@ -139,6 +171,14 @@ int main(int argc, char** argv) {
   local_cmd->add_option("--ready-timeout", local.ready_timeout_s, "Seconds to wait for readiness")
       ->capture_default_str();
 
+  std::string status_state_dir = ".usp-local";
+  std::string status_job;
+  auto* status_cmd = app.add_subcommand(
+      "status", "Show the partition assignment of each job of a running `uspctl local`");
+  status_cmd->add_option("--state-dir", status_state_dir, "State dir of `uspctl local`")
+      ->capture_default_str();
+  status_cmd->add_option("--job", status_job, "Only this job (resource name)");
+
   usp::BrokerOptions broker;
   auto* broker_cmd = app.add_subcommand(
       "broker", "Run only the embedded Kafka-protocol broker (in-memory) with the given topics");
@@ -173,6 +213,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (local_cmd->parsed()) return usp::RunLocal(local);
+  if (status_cmd->parsed()) return usp::RunStatus(status_state_dir, status_job);
   if (broker_cmd->parsed()) return usp::RunBroker(broker);
   if (validate_cmd->parsed()) return usp::RunValidate(files);
   if (query_cmd->parsed()) return usp::RunQuery(query);

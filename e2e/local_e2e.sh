@@ -151,6 +151,9 @@ for _ in $(seq 1 50); do
 done
 check "the standby took over from $VICTIM ($(active_worker searches) is active)" \
   test "$(active_worker searches)" != "$VICTIM"
+STATUS_OUT=$("$USPCTL" status --state-dir "$STATE" --job searches)
+check "uspctl status shows the table with the new active and the last failover" \
+  bash -c 'grep -q "UserSignal/searches  epoch" <<<"$1" && grep -q "last failover: $2" <<<"$1"' _ "$STATUS_OUT" "$VICTIM"
 check "the failover is recorded in failovers.jsonl" \
   test "$(jq -r --arg w "$VICTIM" 'select(.worker == $w) | .promoted[0]' "$STATE/failovers.jsonl" | head -1)" = "$(active_worker searches)"
 check "events produced around the kill are all queryable" wait_count "$U" searches 27 15000
