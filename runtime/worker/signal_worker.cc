@@ -255,6 +255,10 @@ int SignalWorker::FindSlot(std::string_view topic, int32_t partition) const {
   return -1;
 }
 
+namespace {
+constexpr int kStandbyPollTimeoutMs = 5;
+}  // namespace
+
 Status SignalWorker::RunOnce() {
   int64_t now_ms = clock_->NowMs();
   heartbeat_ms_.store(now_ms, std::memory_order_relaxed);
@@ -262,7 +266,13 @@ Status SignalWorker::RunOnce() {
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
 
-  USP_RETURN_IF_ERROR(source_->Poll(options_.max_batch, options_.poll_timeout_ms, &batch_));
+  // A standby has nothing to wait for but an assignment, which is served at
+  // the top of the loop: it polls briefly so a failover never waits a full
+  // poll timeout.
+  const int poll_timeout_ms = partitions_.empty()
+                                  ? std::min(options_.poll_timeout_ms, kStandbyPollTimeoutMs)
+                                  : options_.poll_timeout_ms;
+  USP_RETURN_IF_ERROR(source_->Poll(options_.max_batch, poll_timeout_ms, &batch_));
   if (!batch_.empty()) {
     metrics_->Consumed(static_cast<int64_t>(batch_.size()));
     now_ms = clock_->NowMs();
