@@ -1,0 +1,60 @@
+#pragma once
+// Keeps a StateStore up to date from the job's changelog topic: a warm
+// standby follows every partition it does not own, so that taking one over
+// only means reading the few records it is behind (CatchUp). Also restores a
+// store from nothing (a new pod). Records: key = state key, value = state
+// bytes, empty/null value = deleted (see state_store.h).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/kafka/kafka_client.h"
+#include "runtime/state/state_store.h"
+
+namespace usp {
+
+// The changelog topic of a stateful job: "usp.changelog.<kind>.<name>",
+// e.g. usp.changelog.usersegment.active-trip-planner.
+std::string ChangelogTopic(const std::string& kind, const std::string& name);
+
+class ChangelogReader {
+ public:
+  // `store` must outlive the reader.
+  static Result<std::unique_ptr<ChangelogReader>> Create(const std::string& bootstrap,
+                                                         const std::string& topic,
+                                                         StateStore* store,
+                                                         const KafkaProperties& properties = {});
+
+  // Follows exactly `partitions`, each from store->ChangelogNext(p).
+  Status Follow(std::vector<int32_t> partitions);
+  const std::vector<int32_t>& following() const { return following_; }
+
+  // Applies what has arrived (one store write per partition per batch),
+  // waiting at most `timeout_ms` for the first record. Returns how many
+  // records were applied.
+  Result<int64_t> Poll(int timeout_ms);
+
+  // Reads `partition` up to the changelog's end as of now, then goes back to
+  // following what it followed. Unavailable after `timeout_ms`.
+  Status CatchUp(int32_t partition, int timeout_ms);
+
+  // Records not yet applied, summed over the followed partitions, from the
+  // last fetched watermarks; -1 while unknown.
+  int64_t Lag();
+
+ private:
+  ChangelogReader(std::unique_ptr<KafkaConsumer> consumer, std::string topic, StateStore* store)
+      : consumer_(std::move(consumer)), topic_(std::move(topic)), store_(store) {}
+  Status AssignAll(const std::vector<int32_t>& partitions);
+
+  std::unique_ptr<KafkaConsumer> consumer_;
+  std::string topic_;
+  StateStore* store_;
+  std::vector<int32_t> following_;
+  std::vector<ConsumedMessage> batch_;
+};
+
+}  // namespace usp
