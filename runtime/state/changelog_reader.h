@@ -20,7 +20,17 @@ namespace usp {
 // e.g. usp.changelog.usersegment.active-trip-planner.
 std::string ChangelogTopic(const std::string& kind, const std::string& name);
 
-class ChangelogReader {
+// What a stateful worker needs of a changelog reader (a fake in unit tests).
+class ChangelogFollower {
+ public:
+  virtual ~ChangelogFollower() = default;
+  virtual Status Follow(std::vector<int32_t> partitions) = 0;
+  virtual Result<int64_t> Poll(int timeout_ms) = 0;
+  virtual Status CatchUp(int32_t partition, int timeout_ms) = 0;
+  virtual int64_t Lag() = 0;
+};
+
+class ChangelogReader : public ChangelogFollower {
  public:
   // `store` must outlive the reader.
   static Result<std::unique_ptr<ChangelogReader>> Create(const std::string& bootstrap,
@@ -29,21 +39,21 @@ class ChangelogReader {
                                                          const KafkaProperties& properties = {});
 
   // Follows exactly `partitions`, each from store->ChangelogNext(p).
-  Status Follow(std::vector<int32_t> partitions);
+  Status Follow(std::vector<int32_t> partitions) override;
   const std::vector<int32_t>& following() const { return following_; }
 
   // Applies what has arrived (one store write per partition per batch),
   // waiting at most `timeout_ms` for the first record. Returns how many
   // records were applied.
-  Result<int64_t> Poll(int timeout_ms);
+  Result<int64_t> Poll(int timeout_ms) override;
 
   // Reads `partition` up to the changelog's end as of now, then goes back to
   // following what it followed. Unavailable after `timeout_ms`.
-  Status CatchUp(int32_t partition, int timeout_ms);
+  Status CatchUp(int32_t partition, int timeout_ms) override;
 
   // Records not yet applied, summed over the followed partitions, from the
   // last fetched watermarks; -1 while unknown.
-  int64_t Lag();
+  int64_t Lag() override;
 
  private:
   ChangelogReader(std::unique_ptr<KafkaConsumer> consumer, std::string topic, StateStore* store)

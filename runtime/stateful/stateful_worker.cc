@@ -1,0 +1,415 @@
+#include "runtime/stateful/stateful_worker.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/murmur2.h"
+
+namespace usp {
+
+namespace {
+
+constexpr char kStatePrefix[] = "s/";
+
+std::string StateKey(std::string_view key) {
+  std::string k(kStatePrefix);
+  k.append(key);
+  return k;
+}
+
+}  // namespace
+
+void ProcessorEffects::Clear() {
+  state_changed = false;
+  state.reset();
+  outputs.clear();
+  timers_to_set.clear();
+  timers_to_cancel.clear();
+}
+
+std::string EncodeStateEnvelope(const StateEnvelope& e) {
+  nlohmann::json j = {{"o", e.offsets}};
+  if (e.state) j["s"] = *e.state;
+  return j.dump();
+}
+
+Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes) {
+  nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("corrupt state envelope");
+  StateEnvelope e;
+  try {
+    if (j.contains("o")) e.offsets = j.at("o").get<std::map<std::string, int64_t>>();
+    if (j.contains("s")) e.state = j.at("s").get<std::string>();
+  } catch (const nlohmann::json::exception& ex) {
+    return Status::InvalidArgument(std::string("corrupt state envelope: ") + ex.what());
+  }
+  return e;
+}
+
+StatefulWorker::StatefulWorker(StatefulJob job, KeyedProcessor* processor, SourceReader* source,
+                               RecordSink* sink, StateStore* store, ChangelogFollower* follower,
+                               Clock* clock, StatefulWorkerOptions options)
+    : job_(std::move(job)),
+      processor_(processor),
+      source_(source),
+      sink_(sink),
+      store_(store),
+      follower_(follower),
+      clock_(clock),
+      options_(std::move(options)) {
+  sink_->SetDeliveryCallback([this](const DeliveryReport& r) { OnDelivery(r); });
+}
+
+Status StatefulWorker::Start() {
+  auto out = sink_->PartitionCount(job_.output_topic);
+  if (!out.ok()) return out.status();
+  output_partitions_ = *out;
+  for (const auto& topic : job_.source_topics) {
+    auto n = source_->PartitionCount(topic);
+    if (!n.ok()) return n.status();
+    if (partitions_count_ != 0 && *n != partitions_count_) {
+      return Status::InvalidArgument("source topics of " + job_.kind + "/" + job_.name +
+                                     " differ in partition count (" + topic + " has " +
+                                     std::to_string(*n) + ", others " +
+                                     std::to_string(partitions_count_) +
+                                     "): state is partitioned by user like the sources");
+    }
+    partitions_count_ = *n;
+  }
+  auto changelog = sink_->PartitionCount(job_.changelog_topic);
+  if (!changelog.ok()) return changelog.status();
+  if (*changelog < partitions_count_) {
+    return Status::InvalidArgument("changelog " + job_.changelog_topic + " has " +
+                                   std::to_string(*changelog) + " partitions, the sources " +
+                                   std::to_string(partitions_count_));
+  }
+  USP_RETURN_IF_ERROR(Assign(options_.partitions));
+  ready_.store(true, std::memory_order_release);
+  Publish();
+  return Status::Ok();
+}
+
+Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
+  std::vector<int32_t> parts = requested;
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  // Partitions this worker takes over: their state first (the changelog may
+  // be ahead of the store), then the source from the committed offsets.
+  if (follower_ != nullptr) {
+    for (int32_t p : parts) {
+      if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
+      USP_RETURN_IF_ERROR(follower_->CatchUp(p, options_.catch_up_timeout_ms));
+    }
+    std::vector<int32_t> followed;
+    for (int32_t p = 0; p < partitions_count_; ++p) {
+      if (!std::binary_search(parts.begin(), parts.end(), p)) followed.push_back(p);
+    }
+    USP_RETURN_IF_ERROR(follower_->Follow(followed));
+  }
+  std::vector<TopicPartition> wanted;
+  for (const auto& topic : job_.source_topics) {
+    for (int32_t p : parts) wanted.push_back({topic, p});
+  }
+  std::vector<Slot> slots;
+  std::vector<TopicPartitionOffset> starts;
+  if (!wanted.empty()) {
+    auto committed = source_->Committed(wanted);
+    if (!committed.ok()) return committed.status();
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      const int64_t offset = (*committed)[i].offset;
+      Slot slot{wanted[i].topic, wanted[i].partition, PartitionOffsetTracker(offset)};
+      slot.tracker.MarkCommitted(offset);
+      slots.push_back(std::move(slot));
+      starts.push_back({wanted[i].topic, wanted[i].partition, offset >= 0 ? offset : kOffsetCommitted});
+    }
+  }
+  USP_RETURN_IF_ERROR(source_->Assign(starts));
+  slots_ = std::move(slots);
+  tickets_.clear();
+  outstanding_.clear();
+  owned_ = std::move(parts);
+  last_commit_ms_ = clock_->NowMs();
+  return Status::Ok();
+}
+
+Status StatefulWorker::DrainAndCommit() {
+  USP_RETURN_IF_ERROR(sink_->Flush(options_.flush_timeout_ms));
+  if (!fatal_.ok()) return fatal_;
+  return CommitDue(clock_->NowMs(), /*sync=*/true);
+}
+
+AssignmentOutcome StatefulWorker::ApplyAssignment(int64_t epoch, std::vector<int32_t> partitions) {
+  if (!ready()) return {AssignmentResult::kUnavailable, "worker not started"};
+  std::sort(partitions.begin(), partitions.end());
+  partitions.erase(std::unique(partitions.begin(), partitions.end()), partitions.end());
+  for (int32_t p : partitions) {
+    if (p < 0 || p >= partitions_count_) {
+      return {AssignmentResult::kInvalid, "partitions: " + std::to_string(p) +
+                                              " is out of range (source topics have " +
+                                              std::to_string(partitions_count_) + " partitions)"};
+    }
+  }
+  AssignmentResult result = CheckAssignmentEpoch(epoch_, owned_, epoch, partitions);
+  if (result == AssignmentResult::kStale) {
+    return {result, "epoch " + std::to_string(epoch) + " is older than current " +
+                        std::to_string(epoch_)};
+  }
+  if (result == AssignmentResult::kConflicting) {
+    return {result, "epoch " + std::to_string(epoch) + " is current with different partitions"};
+  }
+  if (result == AssignmentResult::kUnchanged) return {result, ""};
+  if (partitions != owned_) {
+    Status s = DrainAndCommit();
+    if (s.ok()) s = Assign(partitions);
+    if (!s.ok()) {
+      spdlog::error("assignment epoch {} not applied: {}", epoch, s.ToString());
+      return {AssignmentResult::kUnavailable, s.ToString()};
+    }
+    stats_.assigned_at_ms = clock_->NowMs();
+    stats_.first_output_ms = 0;
+  }
+  epoch_ = epoch;
+  Publish();
+  return {AssignmentResult::kApplied, ""};
+}
+
+std::future<AssignmentOutcome> StatefulWorker::SubmitAssignment(int64_t epoch,
+                                                                std::vector<int32_t> partitions) {
+  auto pending = std::make_unique<Pending>(Pending{epoch, std::move(partitions), {}});
+  std::future<AssignmentOutcome> done = pending->done.get_future();
+  std::lock_guard<std::mutex> lock(mutex_);
+  pending_.push_back(std::move(pending));
+  return done;
+}
+
+Status StatefulWorker::Send(std::string_view topic, int32_t partition, std::string_view key,
+                            std::string_view value, int64_t timestamp_ms, uint64_t opaque) {
+  while (true) {
+    Status s = sink_->Send(topic, partition, key, value, timestamp_ms, opaque);
+    if (s.code() != Status::Code::kUnavailable) return s;
+    sink_->Poll(100);  // queue full: serve acknowledgements to make room
+    if (!fatal_.ok()) return fatal_;
+  }
+}
+
+Status StatefulWorker::Commit(int32_t partition, const std::string& key,
+                              const std::string& envelope_state, bool delete_state,
+                              const ProcessorEffects& effects, uint64_t opaque, int* records) {
+  std::vector<StateWrite> writes;
+  const std::string state_key = StateKey(key);
+  if (delete_state) {
+    writes.push_back({state_key, std::nullopt});
+  } else if (!envelope_state.empty()) {
+    writes.push_back({state_key, envelope_state});
+  }
+  for (int64_t at : effects.timers_to_cancel) writes.push_back({TimerKey(at, key), std::nullopt});
+  for (int64_t at : effects.timers_to_set) writes.push_back({TimerKey(at, key), std::string("1")});
+  USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
+  const int64_t now = clock_->NowMs();
+  for (const auto& w : writes) {
+    std::string_view value = w.value ? std::string_view(*w.value) : std::string_view();
+    USP_RETURN_IF_ERROR(Send(job_.changelog_topic, partition, w.key, value, now, opaque));
+    ++*records;
+  }
+  for (const auto& o : effects.outputs) {
+    USP_RETURN_IF_ERROR(Send(job_.output_topic, PartitionForKey(o.key, output_partitions_), o.key,
+                             o.value, o.timestamp_ms, opaque));
+    ++*records;
+  }
+  return Status::Ok();
+}
+
+Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& m) {
+  Slot& slot = slots_[slot_index];
+  if (!slot.tracker.Begin(m.offset)) return Status::Ok();  // redelivered
+  const uint64_t ticket = next_ticket_++;
+  tickets_[ticket] = {slot_index, m.offset};
+  auto done_without_records = [&] {
+    tickets_.erase(ticket);
+    slot.tracker.Ack(m.offset);
+  };
+  auto key = processor_->KeyOf(m.payload);
+  if (!key.ok()) {
+    ++stats_.invalid;
+    spdlog::warn("{}/{}: {}[{}]@{} skipped: {}", job_.kind, job_.name, m.topic, m.partition,
+                 m.offset, key.status().message());
+    done_without_records();
+    return Status::Ok();
+  }
+  auto stored = store_->Get(m.partition, StateKey(*key));
+  if (!stored.ok()) return stored.status();
+  StateEnvelope envelope;
+  if (stored->has_value()) {
+    auto decoded = DecodeStateEnvelope(**stored);
+    if (!decoded.ok()) return decoded.status();
+    envelope = std::move(decoded).value();
+  }
+  const std::string topic(m.topic);
+  auto last = envelope.offsets.find(topic);
+  if (last != envelope.offsets.end() && m.offset <= last->second) {
+    ++stats_.replayed;  // already in the state (and its outputs were sent then)
+    done_without_records();
+    return Status::Ok();
+  }
+  ProcessorEffects effects;
+  USP_RETURN_IF_ERROR(processor_->Process(*key, m.payload, envelope.state, &effects));
+  if (effects.state_changed) envelope.state = effects.state;
+  envelope.offsets[topic] = m.offset;
+  int records = 0;
+  USP_RETURN_IF_ERROR(Commit(m.partition, *key, EncodeStateEnvelope(envelope), false, effects,
+                             ticket, &records));
+  ++stats_.processed;
+  if (records == 0) {
+    done_without_records();
+  } else {
+    outstanding_[ticket] = records;
+  }
+  return Status::Ok();
+}
+
+Status StatefulWorker::FireDueTimers(int64_t now_ms) {
+  for (int32_t p : owned_) {
+    auto due = DueTimers(*store_, p, now_ms);
+    if (!due.ok()) return due.status();
+    for (const auto& [at, key] : *due) {
+      auto stored = store_->Get(p, StateKey(key));
+      if (!stored.ok()) return stored.status();
+      StateEnvelope envelope;
+      if (stored->has_value()) {
+        auto decoded = DecodeStateEnvelope(**stored);
+        if (!decoded.ok()) return decoded.status();
+        envelope = std::move(decoded).value();
+      }
+      ProcessorEffects effects;
+      USP_RETURN_IF_ERROR(processor_->OnTimer(key, at, envelope.state, &effects));
+      effects.timers_to_cancel.push_back(at);  // fired
+      const bool drop = effects.state_changed && !effects.state.has_value() && envelope.offsets.empty();
+      if (effects.state_changed) envelope.state = effects.state;
+      int records = 0;
+      USP_RETURN_IF_ERROR(Commit(p, key, effects.state_changed ? EncodeStateEnvelope(envelope) : "",
+                                 drop, effects, /*opaque=*/0, &records));
+      ++stats_.timers_fired;
+    }
+  }
+  return Status::Ok();
+}
+
+int64_t StatefulWorker::NextTimerMs() {
+  int64_t next = INT64_MAX;
+  for (int32_t p : owned_) {
+    auto first = DueTimers(*store_, p, INT64_MAX, 1);
+    if (first.ok() && !first->empty()) next = std::min(next, first->front().first);
+  }
+  return next;
+}
+
+void StatefulWorker::OnDelivery(const DeliveryReport& report) {
+  if (!report.status.ok()) {
+    if (fatal_.ok()) {
+      fatal_ = Status::Unavailable(std::string(report.topic) + " record not delivered: " +
+                                   report.status.message());
+    }
+    auto t = tickets_.find(report.opaque);
+    if (t != tickets_.end()) slots_[t->second.first].tracker.Fail(t->second.second);
+    return;
+  }
+  if (stats_.first_output_ms == 0 && report.topic == job_.output_topic) {
+    stats_.first_output_ms = clock_->NowMs();
+  }
+  if (report.opaque == 0) return;
+  auto it = outstanding_.find(report.opaque);
+  if (it == outstanding_.end() || --it->second > 0) return;
+  outstanding_.erase(it);
+  auto t = tickets_.find(report.opaque);
+  if (t == tickets_.end()) return;
+  if (t->second.first < slots_.size()) slots_[t->second.first].tracker.Ack(t->second.second);
+  tickets_.erase(t);
+}
+
+Status StatefulWorker::CommitDue(int64_t now_ms, bool sync) {
+  if (!sync && now_ms - last_commit_ms_ < options_.commit_interval_ms) return Status::Ok();
+  last_commit_ms_ = now_ms;
+  std::vector<TopicPartitionOffset> offsets;
+  for (const Slot& s : slots_) {
+    if (s.tracker.NeedsCommit()) offsets.push_back({s.topic, s.partition, s.tracker.CommittableOffset()});
+  }
+  if (offsets.empty()) return Status::Ok();
+  USP_RETURN_IF_ERROR(source_->Commit(offsets, sync));
+  for (const auto& o : offsets) {
+    for (Slot& s : slots_) {
+      if (s.topic == o.topic && s.partition == o.partition) s.tracker.MarkCommitted(o.offset);
+    }
+  }
+  return Status::Ok();
+}
+
+Status StatefulWorker::RunOnce() {
+  int64_t now = clock_->NowMs();
+  heartbeat_ms_.store(now, std::memory_order_relaxed);
+  {
+    std::vector<std::unique_ptr<Pending>> pending;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending.swap(pending_);
+    }
+    for (auto& p : pending) p->done.set_value(ApplyAssignment(p->epoch, std::move(p->partitions)));
+  }
+  sink_->Poll(0);
+  if (!fatal_.ok()) return fatal_;
+  USP_RETURN_IF_ERROR(FireDueTimers(now));
+
+  if (follower_ != nullptr) {
+    auto replicated = follower_->Poll(0);
+    if (!replicated.ok()) return replicated.status();
+  }
+  // Never sleep past the next timer; a standby only waits for assignments.
+  int timeout = owned_.empty() ? std::min(options_.poll_timeout_ms, 5) : options_.poll_timeout_ms;
+  const int64_t next_timer = NextTimerMs();
+  if (next_timer != INT64_MAX) {
+    timeout = static_cast<int>(std::clamp<int64_t>(next_timer - now, 0, timeout));
+  }
+  USP_RETURN_IF_ERROR(source_->Poll(options_.max_batch, timeout, &batch_));
+  for (const ConsumedMessage& m : batch_) {
+    size_t slot = slots_.size();
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].topic == m.topic && slots_[i].partition == m.partition) slot = i;
+    }
+    if (slot == slots_.size()) continue;  // not ours (any more)
+    USP_RETURN_IF_ERROR(ProcessMessage(slot, m));
+  }
+  sink_->Poll(0);
+  if (!fatal_.ok()) return fatal_;
+  USP_RETURN_IF_ERROR(CommitDue(clock_->NowMs(), /*sync=*/false));
+  Publish();
+  return Status::Ok();
+}
+
+Status StatefulWorker::Finish() {
+  Status s = sink_->Flush(options_.flush_timeout_ms);
+  if (s.ok() && fatal_.ok()) s = CommitDue(clock_->NowMs(), /*sync=*/true);
+  return s.ok() ? fatal_ : s;
+}
+
+void StatefulWorker::Publish() {
+  StatefulSnapshot snap = stats_;
+  snap.started = ready();
+  snap.epoch = epoch_;
+  snap.partitions = owned_;
+  int64_t lag = 0;
+  for (const Slot& s : slots_) {
+    const int64_t l = source_->Lag(s.topic, s.partition, s.tracker.next_offset());
+    if (l > 0) lag += l;
+  }
+  snap.lag = lag;
+  snap.replica_lag = follower_ != nullptr ? follower_->Lag() : -1;
+  std::lock_guard<std::mutex> lock(mutex_);
+  snapshot_ = std::move(snap);
+}
+
+StatefulSnapshot StatefulWorker::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return snapshot_;
+}
+
+}  // namespace usp

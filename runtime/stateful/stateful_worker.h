@@ -1,0 +1,195 @@
+#pragma once
+// The loop of a stateful job (UserSegment, SessionJob, left-join UserSignal):
+// source records -> a KeyedProcessor with the key's state -> output records,
+// new state and timers. Same assignment protocol and at-least-once rule as
+// the simple-signal worker (runtime/worker/signal_worker.h); what it adds:
+//
+//  - State per key in a StateStore, partitioned like the source. Every state
+//    and timer write also goes to the job's changelog topic (same partition,
+//    key = state key), and a source offset is committed only once its
+//    outputs AND changelog records are acknowledged.
+//  - Exactly-once state effects under replay: the state of a key remembers
+//    the last source offset applied per topic; a replayed record (after a
+//    failover the new owner resumes from the committed offset, which may be
+//    behind the changelog) is skipped for the state and its outputs are not
+//    re-sent.
+//  - Warm standby: while it does not own a partition the worker follows that
+//    partition's changelog into its store (ChangelogFollower); taking a
+//    partition over first catches up the few records it is behind.
+//  - Timers fire at their exact time: the loop never sleeps past the
+//    earliest due timer of an owned partition (checked every iteration).
+//
+// Thread-compatible like SignalWorker: Start/RunOnce/Finish on the loop
+// thread; Snapshot/SubmitAssignment from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "runtime/state/changelog_reader.h"
+#include "runtime/state/state_store.h"
+#include "runtime/worker/offset_tracker.h"
+#include "runtime/worker/signal_worker.h"
+#include "runtime/worker/worker_io.h"
+
+namespace usp {
+
+struct ProcessorOutput {
+  std::string key;  // the output record's key (a user id): partition = murmur2(key)
+  std::string value;
+  int64_t timestamp_ms = 0;
+};
+
+// What processing one record or one timer does.
+struct ProcessorEffects {
+  bool state_changed = false;
+  std::optional<std::string> state;  // when state_changed: the new state; nullopt deletes
+  std::vector<ProcessorOutput> outputs;
+  std::vector<int64_t> timers_to_set;     // OnTimer(key, at) will be called at these times
+  std::vector<int64_t> timers_to_cancel;  // timers set earlier that must not fire
+  void Clear();
+};
+
+// The job's logic, pure with respect to I/O: the worker stores, logs and
+// sends. Implementations: segments (core/segment), sessions (core/session).
+class KeyedProcessor {
+ public:
+  virtual ~KeyedProcessor() = default;
+  // The key (user id) of a source record; InvalidArgument for a bad record
+  // (counted and skipped).
+  virtual Result<std::string> KeyOf(std::string_view record) = 0;
+  virtual Status Process(std::string_view key, std::string_view record,
+                         const std::optional<std::string>& state, ProcessorEffects* out) = 0;
+  virtual Status OnTimer(std::string_view key, int64_t at_ms,
+                         const std::optional<std::string>& state, ProcessorEffects* out) = 0;
+};
+
+struct StatefulJob {
+  std::string kind;  // "UserSegment", "SessionJob"
+  std::string name;
+  std::vector<std::string> source_topics;  // same partition count each (keyed by user)
+  std::string output_topic;
+  std::string changelog_topic;  // ChangelogTopic(kind, name); as many partitions as the sources
+};
+
+struct StatefulWorkerOptions {
+  std::vector<int32_t> partitions;  // initially owned; empty = standby
+  int max_batch = 1000;
+  int poll_timeout_ms = 100;
+  int commit_interval_ms = 200;
+  int flush_timeout_ms = 30000;
+  int catch_up_timeout_ms = 30000;
+};
+
+struct StatefulSnapshot {
+  bool started = false;
+  int64_t epoch = 0;
+  std::vector<int32_t> partitions;
+  int64_t lag = 0;            // source records behind, owned partitions
+  int64_t replica_lag = -1;   // changelog records behind, followed partitions (-1 unknown)
+  int64_t processed = 0;      // source records applied to state
+  int64_t replayed = 0;       // source records skipped: already in the state
+  int64_t invalid = 0;        // source records without a key
+  int64_t timers_fired = 0;
+  int64_t assigned_at_ms = 0;
+  int64_t first_output_ms = 0;
+};
+
+class StatefulWorker {
+ public:
+  // Every pointer must outlive the worker. `follower` may be null (no standby
+  // replication: a takeover then reads the changelog from the store's position
+  // only if a follower exists, so pass one in production).
+  StatefulWorker(StatefulJob job, KeyedProcessor* processor, SourceReader* source,
+                 RecordSink* sink, StateStore* store, ChangelogFollower* follower, Clock* clock,
+                 StatefulWorkerOptions options);
+  StatefulWorker(const StatefulWorker&) = delete;
+  StatefulWorker& operator=(const StatefulWorker&) = delete;
+
+  // Partition counts, the initial assignment (catching up its state first)
+  // and changelog following of the rest.
+  Status Start();
+  Status RunOnce();
+  Status Finish();
+
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  int64_t last_heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
+  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch, std::vector<int32_t> partitions);
+  AssignmentOutcome ApplyAssignment(int64_t epoch, std::vector<int32_t> partitions);
+  StatefulSnapshot Snapshot() const;
+
+ private:
+  struct Slot {
+    std::string topic;
+    int32_t partition;
+    PartitionOffsetTracker tracker;
+  };
+  struct Pending {
+    int64_t epoch;
+    std::vector<int32_t> partitions;
+    std::promise<AssignmentOutcome> done;
+  };
+
+  Status Assign(const std::vector<int32_t>& partitions);
+  Status DrainAndCommit();
+  Status ProcessMessage(size_t slot, const ConsumedMessage& m);
+  Status FireDueTimers(int64_t now_ms);
+  // Stores and logs `effects` for `key` in `partition`; outputs and
+  // changelog records carry `opaque` (0: not tied to a source offset).
+  Status Commit(int32_t partition, const std::string& key, const std::string& envelope_state,
+                bool delete_state, const ProcessorEffects& effects, uint64_t opaque,
+                int* records);
+  Status Send(std::string_view topic, int32_t partition, std::string_view key,
+              std::string_view value, int64_t timestamp_ms, uint64_t opaque);
+  void OnDelivery(const DeliveryReport& report);
+  Status CommitDue(int64_t now_ms, bool sync);
+  void Publish();
+  int64_t NextTimerMs();
+
+  StatefulJob job_;
+  KeyedProcessor* processor_;
+  SourceReader* source_;
+  RecordSink* sink_;
+  StateStore* store_;
+  ChangelogFollower* follower_;
+  Clock* clock_;
+  StatefulWorkerOptions options_;
+
+  int32_t partitions_count_ = 0;
+  int32_t output_partitions_ = 0;
+  int64_t epoch_ = 0;
+  std::vector<int32_t> owned_;
+  std::vector<Slot> slots_;
+  std::map<uint64_t, int> outstanding_;  // opaque -> records not yet acknowledged
+  uint64_t next_ticket_ = 1;
+  std::map<uint64_t, std::pair<size_t, int64_t>> tickets_;  // opaque -> (slot, offset)
+  int64_t last_commit_ms_ = 0;
+  Status fatal_;
+  std::vector<ConsumedMessage> batch_;
+  StatefulSnapshot stats_;
+
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<Pending>> pending_;  // GUARDED_BY(mutex_)
+  StatefulSnapshot snapshot_;                      // GUARDED_BY(mutex_)
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> heartbeat_ms_{0};
+};
+
+// The state envelope: the processor's state plus the last source offset
+// applied per topic (replay detection). Exposed for tests.
+struct StateEnvelope {
+  std::map<std::string, int64_t> offsets;
+  std::optional<std::string> state;
+};
+std::string EncodeStateEnvelope(const StateEnvelope& e);
+Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes);
+
+}  // namespace usp

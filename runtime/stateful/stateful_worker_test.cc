@@ -1,0 +1,243 @@
+#include "runtime/stateful/stateful_worker.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "runtime/worker/worker_test_fakes.h"
+
+namespace usp {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeClock;
+using testing::FakeRecordSink;
+using testing::FakeSourceReader;
+
+constexpr char kSource[] = "usp.signal.searches";
+constexpr char kOutput[] = "usp.segment.planner";
+constexpr char kChangelog[] = "usp.changelog.usersegment.planner";
+
+// Counts records per user; a record may ask for a timer ("timer": at), whose
+// firing emits {"user","expired":at} and deletes the count.
+class CountingProcessor : public KeyedProcessor {
+ public:
+  Result<std::string> KeyOf(std::string_view record) override {
+    auto j = nlohmann::json::parse(record, nullptr, false);
+    if (j.is_discarded() || !j.contains("user")) return Status::InvalidArgument("no user");
+    return j["user"].get<std::string>();
+  }
+  Status Process(std::string_view key, std::string_view record,
+                 const std::optional<std::string>& state, ProcessorEffects* out) override {
+    auto j = nlohmann::json::parse(record);
+    int count = state ? std::stoi(*state) + 1 : 1;
+    out->state_changed = true;
+    out->state = std::to_string(count);
+    out->outputs.push_back({std::string(key),
+                            nlohmann::json{{"user", key}, {"count", count}}.dump(), 1});
+    if (j.contains("timer")) out->timers_to_set.push_back(j["timer"].get<int64_t>());
+    return Status::Ok();
+  }
+  Status OnTimer(std::string_view key, int64_t at_ms, const std::optional<std::string>& state,
+                 ProcessorEffects* out) override {
+    out->state_changed = true;
+    out->state.reset();
+    out->outputs.push_back({std::string(key),
+                            nlohmann::json{{"user", key}, {"expired", at_ms}}.dump(), at_ms});
+    return Status::Ok();
+  }
+};
+
+class FakeFollower : public ChangelogFollower {
+ public:
+  std::vector<std::string> calls;
+  std::vector<int32_t> following;
+  Status Follow(std::vector<int32_t> partitions) override {
+    following = partitions;
+    calls.push_back("follow");
+    return Status::Ok();
+  }
+  Result<int64_t> Poll(int) override { return int64_t{0}; }
+  Status CatchUp(int32_t partition, int) override {
+    calls.push_back("catchup:" + std::to_string(partition));
+    return Status::Ok();
+  }
+  int64_t Lag() override { return 0; }
+};
+
+class StatefulWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "usp-stateful-XXXXXX").string();
+    dir_ = mkdtemp(tmpl.data());
+    store_ = std::move(StateStore::Open((dir_ / "db").string())).value();
+    source_.partition_counts[kSource] = 4;
+    sink_.partition_counts[kOutput] = 4;
+    sink_.partition_counts[kChangelog] = 4;
+  }
+  void TearDown() override {
+    worker_.reset();
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void Make(std::vector<int32_t> partitions, ChangelogFollower* follower = nullptr) {
+    StatefulWorkerOptions o;
+    o.partitions = std::move(partitions);
+    o.commit_interval_ms = 0;
+    worker_ = std::make_unique<StatefulWorker>(
+        StatefulJob{"UserSegment", "planner", {kSource}, kOutput, kChangelog}, &processor_,
+        &source_, &sink_, store_.get(), follower, &clock_, o);
+    ASSERT_TRUE(worker_->Start().ok());
+  }
+  static std::string Rec(const std::string& user, int64_t timer = -1) {
+    nlohmann::json j = {{"user", user}};
+    if (timer >= 0) j["timer"] = timer;
+    return j.dump();
+  }
+  std::vector<std::string> Outputs() {
+    std::vector<std::string> out;
+    for (const auto& r : sink_.sent) {
+      if (r.topic == kOutput) out.push_back(r.value);
+    }
+    return out;
+  }
+  size_t ChangelogRecords() {
+    size_t n = 0;
+    for (const auto& r : sink_.sent) n += r.topic == kChangelog ? 1 : 0;
+    return n;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<StateStore> store_;
+  FakeSourceReader source_;
+  FakeRecordSink sink_;
+  FakeClock clock_;
+  CountingProcessor processor_;
+  std::unique_ptr<StatefulWorker> worker_;
+};
+
+TEST_F(StatefulWorkerTest, StateIsKeptPerUserAndEveryChangeGoesToTheChangelog) {
+  Make({1});
+  source_.Add(kSource, 1, 0, Rec("u1"));
+  source_.Add(kSource, 1, 1, Rec("u2"));
+  source_.Add(kSource, 1, 2, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{R"({"count":1,"user":"u1"})",
+                                                 R"({"count":1,"user":"u2"})",
+                                                 R"({"count":2,"user":"u1"})"}));
+  EXPECT_EQ(ChangelogRecords(), 3u);
+  for (const auto& r : sink_.sent) {
+    if (r.topic == kChangelog) {
+      EXPECT_EQ(r.partition, 1);  // the source partition
+    }
+    if (r.topic == kOutput) {
+      auto j = nlohmann::json::parse(r.value);
+      EXPECT_EQ(r.key, j["user"]);
+    }
+  }
+  auto env = DecodeStateEnvelope(**store_->Get(1, "s/u1"));
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->state, "2");
+  EXPECT_EQ(env->offsets.at(kSource), 2);
+  EXPECT_EQ(source_.CommittedOffset(kSource, 1), 3);
+}
+
+TEST_F(StatefulWorkerTest, ReplayedRecordsDoNotChangeStateTwiceNorResendOutputs) {
+  Make({0});
+  source_.Add(kSource, 0, 0, Rec("u1"));
+  source_.Add(kSource, 0, 1, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  // A new owner resumes from an older committed offset than the state has
+  // seen (the old owner died between the changelog write and the commit).
+  source_.committed[{kSource, 0}] = 0;
+  sink_.sent.clear();
+  worker_.reset();
+  Make({0});
+  source_.batches.emplace_back();
+  source_.Add(kSource, 0, 0, Rec("u1"));
+  source_.Add(kSource, 0, 1, Rec("u1"));
+  source_.Add(kSource, 0, 2, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs(), std::vector<std::string>{R"({"count":3,"user":"u1"})"});
+  EXPECT_EQ(worker_->Snapshot().replayed, 2);
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), 3);
+}
+
+TEST_F(StatefulWorkerTest, AnOffsetIsCommittedOnlyWhenItsOutputAndChangelogAreAcknowledged) {
+  Make({2});
+  sink_.auto_ack = false;
+  source_.Add(kSource, 2, 0, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(sink_.sent.size(), 2u);  // changelog + output
+  EXPECT_EQ(source_.CommittedOffset(kSource, 2), kOffsetInvalid);
+  sink_.Report(sink_.sent[0].topic == kOutput ? 0 : 1);  // the output only
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(source_.CommittedOffset(kSource, 2), kOffsetInvalid);
+  sink_.AckAll();
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(source_.CommittedOffset(kSource, 2), 1);
+}
+
+TEST_F(StatefulWorkerTest, ATimerFiresAtExactlyItsTimeAndOnlyOnce) {
+  Make({3});
+  const int64_t at = clock_.now_ms + 60'000;
+  source_.Add(kSource, 3, 0, Rec("u9", at));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(Outputs().size(), 1u);
+  clock_.now_ms = at - 1;
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs().size(), 1u) << "fired early";
+  clock_.now_ms = at;
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(Outputs().size(), 2u);
+  EXPECT_EQ(Outputs()[1], nlohmann::json({{"user", "u9"}, {"expired", at}}).dump());
+  clock_.now_ms = at + 10;
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs().size(), 2u) << "fired twice";
+  EXPECT_EQ(DueTimers(*store_, 3, INT64_MAX)->size(), 0u);
+  EXPECT_EQ(worker_->Snapshot().timers_fired, 1);
+  // The timer's removal went to the changelog too (a tombstone).
+  bool tombstone = false;
+  for (const auto& r : sink_.sent) {
+    if (r.topic == kChangelog && r.key == TimerKey(at, "u9")) tombstone |= r.value.empty();
+  }
+  EXPECT_TRUE(tombstone);
+}
+
+TEST_F(StatefulWorkerTest, TakingAPartitionOverCatchesUpItsStateFirstAndFollowsTheRest) {
+  FakeFollower follower;
+  Make({}, &follower);  // a standby
+  EXPECT_EQ(follower.following, (std::vector<int32_t>{0, 1, 2, 3}));
+  auto outcome = worker_->ApplyAssignment(1, {1, 3});
+  EXPECT_EQ(outcome.result, AssignmentResult::kApplied);
+  EXPECT_EQ(follower.calls,
+            (std::vector<std::string>{"follow", "catchup:1", "catchup:3", "follow"}));
+  EXPECT_EQ(follower.following, (std::vector<int32_t>{0, 2}));
+  EXPECT_EQ(worker_->Snapshot().partitions, (std::vector<int32_t>{1, 3}));
+  EXPECT_EQ(worker_->ApplyAssignment(0, {}).result, AssignmentResult::kStale);
+  EXPECT_EQ(worker_->ApplyAssignment(1, {2}).result, AssignmentResult::kConflicting);
+}
+
+TEST_F(StatefulWorkerTest, ARecordWithoutAKeyIsCountedAndDoesNotBlockCommits) {
+  Make({0});
+  source_.Add(kSource, 0, 0, "{}");
+  source_.Add(kSource, 0, 1, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(worker_->Snapshot().invalid, 1);
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), 2);
+}
+
+TEST(StateEnvelope, RoundTrips) {
+  StateEnvelope e{{{"t", 5}}, std::string("abc")};
+  auto d = DecodeStateEnvelope(EncodeStateEnvelope(e));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->offsets, e.offsets);
+  EXPECT_EQ(d->state, e.state);
+  EXPECT_FALSE(DecodeStateEnvelope("nope").ok());
+}
+
+}  // namespace
+}  // namespace usp
