@@ -407,9 +407,25 @@ void StatefulWorker::Publish() {
   snapshot_ = std::move(snap);
 }
 
-StatefulSnapshot StatefulWorker::Snapshot() const {
+StatefulSnapshot StatefulWorker::Stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return snapshot_;
+}
+
+WorkerSnapshot StatefulWorker::Snapshot() const {
+  StatefulSnapshot s = Stats();
+  WorkerSnapshot w;
+  w.started = s.started;
+  w.epoch = s.epoch;
+  w.partitions = s.partitions;
+  for (const auto& topic : job_.source_topics) {
+    for (int32_t p : s.partitions) w.assignment.push_back({topic, p});
+  }
+  w.lag = s.lag;
+  w.assigned_at_ms = s.assigned_at_ms;
+  w.first_output_ms = s.first_output_ms;
+  w.replica_lag = s.replica_lag;
+  return w;
 }
 
 }  // namespace usp

@@ -103,7 +103,7 @@ struct StatefulSnapshot {
   int64_t first_output_ms = 0;
 };
 
-class StatefulWorker {
+class StatefulWorker : public AssignableWorker {
  public:
   // Every pointer must outlive the worker. `follower` may be null (no standby
   // replication: a takeover then reads the changelog from the store's position
@@ -120,11 +120,17 @@ class StatefulWorker {
   Status RunOnce();
   Status Finish();
 
-  bool ready() const { return ready_.load(std::memory_order_acquire); }
-  int64_t last_heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
-  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch, std::vector<int32_t> partitions);
+  bool ready() const override { return ready_.load(std::memory_order_acquire); }
+  int64_t last_heartbeat_ms() const override {
+    return heartbeat_ms_.load(std::memory_order_relaxed);
+  }
+  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch,
+                                                  std::vector<int32_t> partitions) override;
   AssignmentOutcome ApplyAssignment(int64_t epoch, std::vector<int32_t> partitions);
-  StatefulSnapshot Snapshot() const;
+  // The control protocol's view (/status).
+  WorkerSnapshot Snapshot() const override;
+  // Everything, including the stateful counters.
+  StatefulSnapshot Stats() const;
 
  private:
   struct Slot {

@@ -162,7 +162,7 @@ TEST_F(StatefulWorkerTest, ReplayedRecordsDoNotChangeStateTwiceNorResendOutputs)
   source_.Add(kSource, 0, 2, Rec("u1"));
   ASSERT_TRUE(worker_->RunOnce().ok());
   EXPECT_EQ(Outputs(), std::vector<std::string>{R"({"count":3,"user":"u1"})"});
-  EXPECT_EQ(worker_->Snapshot().replayed, 2);
+  EXPECT_EQ(worker_->Stats().replayed, 2);
   EXPECT_EQ(source_.CommittedOffset(kSource, 0), 3);
 }
 
@@ -198,7 +198,7 @@ TEST_F(StatefulWorkerTest, ATimerFiresAtExactlyItsTimeAndOnlyOnce) {
   ASSERT_TRUE(worker_->RunOnce().ok());
   EXPECT_EQ(Outputs().size(), 2u) << "fired twice";
   EXPECT_EQ(DueTimers(*store_, 3, INT64_MAX)->size(), 0u);
-  EXPECT_EQ(worker_->Snapshot().timers_fired, 1);
+  EXPECT_EQ(worker_->Stats().timers_fired, 1);
   // The timer's removal went to the changelog too (a tombstone).
   bool tombstone = false;
   for (const auto& r : sink_.sent) {
@@ -226,7 +226,7 @@ TEST_F(StatefulWorkerTest, ARecordWithoutAKeyIsCountedAndDoesNotBlockCommits) {
   source_.Add(kSource, 0, 0, "{}");
   source_.Add(kSource, 0, 1, Rec("u1"));
   ASSERT_TRUE(worker_->RunOnce().ok());
-  EXPECT_EQ(worker_->Snapshot().invalid, 1);
+  EXPECT_EQ(worker_->Stats().invalid, 1);
   EXPECT_EQ(source_.CommittedOffset(kSource, 0), 2);
 }
 

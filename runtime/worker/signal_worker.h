@@ -35,6 +35,7 @@
 #include "core/signal_transform.h"
 #include "core/status.h"
 #include "core/user_signal.h"
+#include "runtime/worker/assignable_worker.h"
 #include "runtime/worker/offset_tracker.h"
 #include "runtime/worker/worker_io.h"
 #include "runtime/worker/worker_metrics.h"
@@ -53,42 +54,7 @@ struct SignalWorkerOptions {
   int flush_timeout_ms = 30000;  // Finish(): wait for outstanding acks
 };
 
-// What a submitted assignment came to.
-enum class AssignmentResult {
-  kApplied,      // a newer epoch: now owned
-  kUnchanged,    // the current epoch with the same partitions (idempotent)
-  kStale,        // an epoch older than the current one: rejected
-  kConflicting,  // the current epoch with other partitions: rejected
-  kInvalid,      // a negative or out-of-range partition: rejected
-  kUnavailable,  // could not drain/commit/assign (Kafka): nothing changed
-};
-
-struct AssignmentOutcome {
-  AssignmentResult result = AssignmentResult::kUnavailable;
-  std::string message;  // why, for every result but kApplied/kUnchanged
-};
-
-// The pure epoch rule. `current` and `wanted` are sorted and unique.
-AssignmentResult CheckAssignmentEpoch(int64_t current_epoch, const std::vector<int32_t>& current,
-                                      int64_t epoch, const std::vector<int32_t>& wanted);
-
-// A consistent copy of the worker's state for /status.
-struct WorkerSnapshot {
-  bool started = false;                    // Start() succeeded: metadata fetched (warm)
-  int64_t epoch = 0;                       // the assignment epoch in force
-  std::vector<int32_t> partitions;         // owned partition numbers, sorted
-  std::vector<TopicPartition> assignment;  // per source topic
-  // Per owned partition, the next offset committed by the group (-1: none).
-  std::vector<TopicPartitionOffset> committed;
-  int64_t lag = 0;  // messages behind, summed over owned partitions (known ones)
-  // Clock time the current assignment was applied, and of the first output
-  // acknowledged after it (0: none yet). The controller reads the second to
-  // report a failover's "first output" moment.
-  int64_t assigned_at_ms = 0;
-  int64_t first_output_ms = 0;
-};
-
-class SignalWorker {
+class SignalWorker : public AssignableWorker {
  public:
   // `transform` built from `signal`. The other pointers must outlive the worker.
   SignalWorker(UserSignal signal, std::unique_ptr<SignalTransform> transform, SourceReader* source,
@@ -115,14 +81,17 @@ class SignalWorker {
   // offset.
   Status Finish();
 
-  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  bool ready() const override { return ready_.load(std::memory_order_acquire); }
   // Clock time at the start of the latest RunOnce(), 0 before the first.
-  int64_t last_heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
+  int64_t last_heartbeat_ms() const override {
+    return heartbeat_ms_.load(std::memory_order_relaxed);
+  }
 
   // Thread-safe: queues an assignment for the loop; the future is set once
   // the loop applied or rejected it. Never set if the loop stops first (the
   // future then reports a broken promise when the worker is destroyed).
-  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch, std::vector<int32_t> partitions);
+  std::future<AssignmentOutcome> SubmitAssignment(int64_t epoch,
+                                                  std::vector<int32_t> partitions) override;
 
   // Loop thread: checks `epoch` against the current one and applies it (see
   // the class comment). `partitions` need not be sorted.
@@ -131,7 +100,7 @@ class SignalWorker {
   int64_t epoch() const { return epoch_; }  // loop thread
 
   // Thread-safe.
-  WorkerSnapshot Snapshot() const;
+  WorkerSnapshot Snapshot() const override;
 
   // Per owned partition, the next offset a restart would consume from.
   std::vector<TopicPartitionOffset> CommittableOffsets() const;

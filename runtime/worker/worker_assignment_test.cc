@@ -9,6 +9,7 @@
 
 #include "runtime/worker/signal_worker.h"
 #include "runtime/worker/worker_endpoints.h"
+#include "runtime/worker/signal_worker.h"
 #include "runtime/worker/worker_test_fakes.h"
 
 namespace usp {
@@ -93,7 +94,7 @@ class AssignmentTest : public ::testing::Test {
   testing::FakeClock clock_;
   MetricsRegistry registry_;
   WorkerMetrics metrics_{&registry_, "UserSignal", "clicks"};
-  WorkerEndpoints endpoints_{signal_, &registry_, &clock_, 2000};
+  WorkerEndpoints endpoints_{"UserSignal", signal_.metadata.name, &registry_, &clock_, 2000};
   std::unique_ptr<SignalWorker> worker_;
 };
 
@@ -216,7 +217,7 @@ TEST_F(AssignmentTest, BadAssignmentsAreRejectedNamingTheField) {
 }
 
 TEST_F(AssignmentTest, PutTimesOutWhenTheLoopIsNotRunning) {
-  WorkerEndpoints quick{signal_, &registry_, &clock_, 50};
+  WorkerEndpoints quick{"UserSignal", signal_.metadata.name, &registry_, &clock_, 50};
   MakeWorker(Standby());
   quick.SetWorker(worker_.get());
   HttpRequest request{"PUT", "/assignment", {}, {}, R"({"epoch":1,"partitions":[0]})"};

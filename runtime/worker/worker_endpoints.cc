@@ -9,19 +9,21 @@
 
 namespace usp {
 
-WorkerEndpoints::WorkerEndpoints(const UserSignal& signal, MetricsRegistry* metrics, Clock* clock,
+WorkerEndpoints::WorkerEndpoints(std::string kind, std::string job, MetricsRegistry* metrics,
+                                 Clock* clock,
                                  int assignment_timeout_ms)
-    : signal_(signal),
+    : kind_(std::move(kind)),
+      job_(std::move(job)),
       metrics_(metrics),
       clock_(clock),
       assignment_timeout_ms_(assignment_timeout_ms) {
   StartupHeartbeat();
 }
 
-void WorkerEndpoints::SetWorker(SignalWorker* worker) { worker_.store(worker); }
+void WorkerEndpoints::SetWorker(AssignableWorker* worker) { worker_.store(worker); }
 
 HttpResponse WorkerEndpoints::Handle(const HttpRequest& request) {
-  SignalWorker* worker = worker_.load();
+  AssignableWorker* worker = worker_.load();
   if (request.path == "/assignment") {
     if (request.method != "PUT") {
       return JsonError(405, "method_not_allowed", "only PUT is supported on /assignment");
@@ -53,12 +55,12 @@ HttpResponse WorkerEndpoints::Handle(const HttpRequest& request) {
   return JsonError(404, "not_found", "no route " + request.path);
 }
 
-HttpResponse WorkerEndpoints::StatusResponse(SignalWorker* worker) const {
+HttpResponse WorkerEndpoints::StatusResponse(AssignableWorker* worker) const {
   WorkerSnapshot snap;
   if (worker != nullptr) snap = worker->Snapshot();
   bool ready = worker != nullptr && worker->ready();
-  nlohmann::json body = {{"kind", "UserSignal"},
-                         {"job", signal_.metadata.name},
+  nlohmann::json body = {{"kind", kind_},
+                         {"job", job_},
                          {"role", snap.partitions.empty() ? "standby" : "active"},
                          {"epoch", snap.epoch},
                          {"ready", ready},
@@ -69,6 +71,7 @@ HttpResponse WorkerEndpoints::StatusResponse(SignalWorker* worker) const {
                          {"lag", snap.lag},
                          {"assigned_at_ms", snap.assigned_at_ms},
                          {"first_output_ms", snap.first_output_ms}};
+  if (snap.replica_lag >= 0) body["replica_lag"] = snap.replica_lag;
   nlohmann::json assignment = nlohmann::json::array();
   for (const auto& tp : snap.assignment) {
     assignment.push_back({{"topic", tp.topic}, {"partition", tp.partition}});
@@ -82,7 +85,7 @@ HttpResponse WorkerEndpoints::StatusResponse(SignalWorker* worker) const {
   return HttpResponse{200, "application/json", body.dump()};
 }
 
-HttpResponse WorkerEndpoints::PutAssignment(SignalWorker* worker, const std::string& text) {
+HttpResponse WorkerEndpoints::PutAssignment(AssignableWorker* worker, const std::string& text) {
   nlohmann::json body = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
     return JsonError(400, "invalid_argument", "body: must be a JSON object");

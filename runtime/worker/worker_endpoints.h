@@ -13,11 +13,11 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
 
-#include "core/user_signal.h"
 #include "runtime/common/metrics.h"
 #include "runtime/http/http_server.h"
-#include "runtime/worker/signal_worker.h"
+#include "runtime/worker/assignable_worker.h"
 #include "runtime/worker/worker_io.h"
 
 namespace usp {
@@ -26,26 +26,28 @@ inline constexpr int64_t kHeartbeatTimeoutMs = 10000;
 
 class WorkerEndpoints {
  public:
-  WorkerEndpoints(const UserSignal& signal, MetricsRegistry* metrics, Clock* clock,
+  // `kind` and `job` name the job in /status ("UserSignal", "searches").
+  WorkerEndpoints(std::string kind, std::string job, MetricsRegistry* metrics, Clock* clock,
                   int assignment_timeout_ms = 5000);
 
   // While connecting (before the loop runs) the caller beats here.
   void StartupHeartbeat() { startup_heartbeat_ms_.store(clock_->NowMs()); }
   // The worker (null: none yet / gone). /status reads its Snapshot().
-  void SetWorker(SignalWorker* worker);
+  void SetWorker(AssignableWorker* worker);
 
   HttpResponse Handle(const HttpRequest& request);
 
  private:
-  HttpResponse StatusResponse(SignalWorker* worker) const;
-  HttpResponse PutAssignment(SignalWorker* worker, const std::string& body);
+  HttpResponse StatusResponse(AssignableWorker* worker) const;
+  HttpResponse PutAssignment(AssignableWorker* worker, const std::string& body);
 
-  const UserSignal& signal_;
+  const std::string kind_;
+  const std::string job_;
   MetricsRegistry* metrics_;
   Clock* clock_;
   int assignment_timeout_ms_;
   std::atomic<int64_t> startup_heartbeat_ms_{0};
-  std::atomic<SignalWorker*> worker_{nullptr};
+  std::atomic<AssignableWorker*> worker_{nullptr};
 };
 
 }  // namespace usp

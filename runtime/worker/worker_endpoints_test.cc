@@ -1,4 +1,5 @@
 #include "runtime/worker/worker_endpoints.h"
+#include "runtime/worker/signal_worker.h"
 
 #include <gtest/gtest.h>
 
@@ -34,7 +35,7 @@ class WorkerEndpointsTest : public ::testing::Test {
   testing::FakeClock clock_;
   MetricsRegistry registry_;
   WorkerMetrics metrics_{&registry_, "UserSignal", "clicks"};
-  WorkerEndpoints endpoints_{signal_, &registry_, &clock_};
+  WorkerEndpoints endpoints_{"UserSignal", "clicks", &registry_, &clock_};
   std::unique_ptr<SignalWorker> worker_;
 };
 

@@ -19,6 +19,7 @@
 #include "runtime/worker/kafka_io.h"
 #include "runtime/worker/signal_worker.h"
 #include "runtime/worker/worker_endpoints.h"
+#include "runtime/worker/signal_worker.h"
 #include "runtime/worker/worker_test_fakes.h"
 
 namespace usp {
@@ -166,7 +167,7 @@ TEST_F(WorkerFailoverIntegrationTest, StandbyResumesFromTheDeadOwnersCommitsWith
   standby.all_partitions = false;
   Worker b = MakeWorker("worker-b", standby);
   ASSERT_TRUE(b.worker->Start().ok());
-  WorkerEndpoints endpoints(signal_, &registry_, SystemClock(), kTimeoutMs);
+  WorkerEndpoints endpoints("UserSignal", signal_.metadata.name, &registry_, SystemClock(), kTimeoutMs);
   endpoints.SetWorker(b.worker.get());
   auto status = [&] {
     HttpRequest get{"GET", "/status", {}, {}, ""};

@@ -74,7 +74,7 @@ int RunWorker(int argc, char** argv) {
   MetricsRegistry registry;
   WorkerMetrics metrics(&registry, "UserSignal", signal.metadata.name);
   metrics.StandbyWarm(false);
-  WorkerEndpoints endpoints(signal, &registry, SystemClock());
+  WorkerEndpoints endpoints("UserSignal", signal.metadata.name, &registry, SystemClock());
   auto server = HttpServer::Start(
       flags.address, static_cast<uint16_t>(flags.http_port), 2,
       [&endpoints](const HttpRequest& request) { return endpoints.Handle(request); });
