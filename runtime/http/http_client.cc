@@ -27,6 +27,9 @@ Result<HttpClientResponse> HttpCall(const std::string& method, const std::string
   std::string host = colon == std::string::npos ? hostport : hostport.substr(0, colon);
   std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
 
+  // Asynchronous operations on one io_context: beast::tcp_stream's deadline
+  // (expires_after) applies only to them, and it covers the whole exchange,
+  // so a peer that accepts and never answers cannot block the caller.
   boost::asio::io_context ioc;
   tcp::resolver resolver(ioc);
   beast::error_code ec;
@@ -34,8 +37,6 @@ Result<HttpClientResponse> HttpCall(const std::string& method, const std::string
   if (ec) return Status::Unavailable("resolve " + hostport + ": " + ec.message());
   beast::tcp_stream stream(ioc);
   stream.expires_after(std::chrono::milliseconds(timeout_ms));
-  stream.connect(endpoints, ec);
-  if (ec) return Status::Unavailable("connect " + hostport + ": " + ec.message());
 
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, hostport);
@@ -45,14 +46,31 @@ Result<HttpClientResponse> HttpCall(const std::string& method, const std::string
     req.body() = body;
   }
   req.prepare_payload();
-  http::write(stream, req, ec);
-  if (ec) return Status::Unavailable("send to " + hostport + ": " + ec.message());
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(256 * 1024 * 1024);
-  http::read(stream, buffer, parser, ec);
-  if (ec) return Status::Unavailable("read from " + hostport + ": " + ec.message());
+  std::string failed_step;
+  auto fail = [&](const char* step, beast::error_code e) {
+    ec = e;
+    failed_step = step;
+  };
+  stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
+    if (e) return fail("connect", e);
+    http::async_write(stream, req, [&](beast::error_code e2, size_t) {
+      if (e2) return fail("send to", e2);
+      http::async_read(stream, buffer, parser, [&](beast::error_code e3, size_t) {
+        if (e3) return fail("read from", e3);
+      });
+    });
+  });
+  ioc.run();
+  if (!failed_step.empty()) {
+    std::string why = ec == beast::error::timeout
+                          ? "no answer within " + std::to_string(timeout_ms) + " ms"
+                          : ec.message();
+    return Status::Unavailable(failed_step + " " + hostport + ": " + why);
+  }
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 
   HttpClientResponse result;
