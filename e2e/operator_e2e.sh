@@ -15,8 +15,11 @@
 # embedded Kafka-protocol broker (`uspctl broker`) with the examples' source,
 # output and dead-letter topics; USP_E2E_KAFKA_BOOTSTRAP=HOST:PORT uses an
 # existing cluster instead (the topics must exist there). With real workers a
-# worker pod is checked Ready on its own /readyz, and one event produced with
-# kcat to events.search must come out on usp.signal.searches.
+# worker pod is checked Ready on its own /readyz, the operator's failover
+# controller must give the active all 8 partitions (status.assignment, the
+# worker's /status) across the rollout and the leader change (the new leader
+# adopts the epoch), and one event produced with kcat to events.search must
+# come out on usp.signal.searches. Failover itself: operator_failover_e2e.py.
 # Only when real workers cannot run (usp-runtime or uspctl not built, the
 # broker does not start, or USP_E2E_STAND_IN=1) does a stand-in worker (a few
 # lines of Python serving /healthz and /readyz) run, with a SKIP note.
@@ -232,8 +235,24 @@ if [ -n "$REAL_WORKERS" ]; then
   echo "#   searches worker pod IP: $POD_IP"
   check "the worker pod's /readyz is usp-runtime's (status ready)" bash -c \
     "curl -sf http://$POD_IP:8081/readyz | jq -e '.status == \"ready\"'"
-  check "the worker's /status reports job searches, ready, 8 partitions of events.search" bash -c \
-    "curl -sf http://$POD_IP:8081/status | jq -e '.job == \"searches\" and .ready and ([.assignment[] | select(.topic == \"events.search\")] | length) == 8 and (.partitions | length) == 8 and .role == \"active\"'"
+  # Workers start as standbys (--partitions=none); the operator's failover
+  # controller gives the one active all 8 partitions (PUT /assignment) and
+  # keeps the other as a warm standby.
+  active_pod() {
+    kubectl get usersignal searches -o json | jq -r '.status.assignment | select(.epoch > 0)
+      | .workers[] | select(.role == "active" and (.partitions | length) == 8) | .name'
+  }
+  assigned() {
+    test -n "$(active_pod)" && kubectl get usersignal searches -o json |
+      jq -e '[.status.assignment.workers[] | select(.role == "standby" and .warm)] | length == 1'
+  }
+  check_eventually "status.assignment of searches: one active owns all 8 partitions, one warm standby" 60 assigned
+  ACTIVE_POD=$(active_pod)
+  ACTIVE_IP=$(kubectl get pod "$ACTIVE_POD" -o jsonpath='{.status.podIP}' 2>/dev/null)
+  EPOCH=$(kubectl get usersignal searches -o jsonpath='{.status.assignment.epoch}')
+  echo "#   searches active worker: $ACTIVE_POD ($ACTIVE_IP), epoch $EPOCH"
+  check "the active worker's /status reports job searches, ready, 8 partitions of events.search, the epoch" bash -c \
+    "curl -sf http://$ACTIVE_IP:8081/status | jq -e '.job == \"searches\" and .ready and ([.assignment[] | select(.topic == \"events.search\")] | length) == 8 and (.partitions | length) == 8 and .role == \"active\" and .epoch >= ${EPOCH:-1}'"
   if command -v kcat >/dev/null; then
     EVENT_ID="e2e-$(date +%s)-$RANDOM"
     NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -297,6 +316,19 @@ HASH_AFTER=$(kubectl get deployment usp-searches -o jsonpath='{.spec.template.me
 check "the config hash on the pod template changes, so pods roll" test "$HASH_BEFORE" != "$HASH_AFTER" -a -n "$HASH_AFTER"
 check_eventually "status follows: 2 active, Ready again" 90 bash -c \
   "kubectl get usersignal searches -o json | jq -e '.status.replicas.active == 2 and .status.observedGeneration == .metadata.generation and ([.status.conditions[] | select(.type == \"Ready\")][0].status == \"True\")'"
+# With real workers: the rolled pods took the partitions over (a deleted
+# pod's are revoked first), and parallelism 2 splits them between two actives.
+actives_cover() {  # actives_cover N: N actives own all 8 partitions, one warm standby
+  kubectl get usersignal searches -o json | jq -e --argjson n "$1" '.status.assignment
+    | ([.workers[] | select(.role == "active")] | length) == $n
+      and ([.workers[] | select(.role == "active") | .partitions[]] | sort) == [0,1,2,3,4,5,6,7]
+      and ([.workers[] | select(.role == "standby" and .warm)] | length) == 1
+      and (.unassigned | length) == 0'
+}
+if [ -n "$REAL_WORKERS" ]; then
+  check_eventually "after the rollout, status.assignment: 2 actives own all 8 partitions, 1 warm standby" 90 \
+    actives_cover 2
+fi
 
 # --- watch faults: 410 Gone, dropped streams, 409 on status ---------------------------
 LISTS_BEFORE=$(grep -c 'relisting' "$WORK/op-$LEADER.log")
@@ -335,6 +367,7 @@ check "the leader's /metrics has reconcile count, duration and queue depth" bash
   "curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_reconcile_total{kind=\"UserSignal\",result=\"success\"}' && \
    curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_reconcile_duration_seconds_count{kind=\"UserSignal\"}' && \
    curl -s $(op_url "$LEADER")/metrics | grep -q 'usp_operator_queue_depth'"
+EPOCH_BEFORE=$(kubectl get usersignal searches -o jsonpath='{.status.assignment.epoch}')
 LAST_LEADER_TS=$(grep '"reconciled UserSignal' "$WORK/op-$LEADER.log" | tail -1 | jq -r .ts)
 stop_pid "${OP_PID[$LEADER]}" KILL
 unset "OP_PID[$LEADER]"
@@ -343,6 +376,13 @@ check_eventually "after the leader dies, op-$FOLLOWER takes over the Lease" 30 b
 kubectl patch usersignal searches --type merge -p '{"spec":{"parallelism":1}}' >/dev/null
 check_eventually "the new leader reconciles (searches back to 2 replicas)" 30 bash -c \
   "test \"\$(kubectl get deployment usp-searches -o jsonpath='{.spec.replicas}')\" = 2"
+if [ -n "$REAL_WORKERS" ]; then
+  # It adopts the workers' epoch (no restart from 1) and moves the partitions
+  # of the scaled-down active only.
+  check_eventually "the new leader adopts the assignment (epoch > $EPOCH_BEFORE) and runs parallelism 1" 60 bash -c \
+    "kubectl get usersignal searches -o json | jq -e '.status.assignment.epoch > ${EPOCH_BEFORE:-0} and .status.assignment.parallelism == 1'"
+  check_eventually "after scaling down: 1 active owns all 8 partitions, 1 warm standby" 60 actives_cover 1
+fi
 FIRST_FOLLOWER_TS=$(grep '"reconciled UserSignal' "$WORK/op-$FOLLOWER.log" | head -1 | jq -r .ts)
 echo "#   last reconcile of op-$LEADER: $LAST_LEADER_TS; first of op-$FOLLOWER: $FIRST_FOLLOWER_TS"
 check "the two operators' reconciles never overlap in time" \

@@ -29,6 +29,7 @@
 #include "runtime/common/logging.h"
 #include "runtime/common/metrics.h"
 #include "runtime/common/shutdown.h"
+#include "runtime/control/worker_client.h"
 #include "runtime/http/http_server.h"
 
 namespace usp::op {
@@ -167,7 +168,9 @@ int Run(Flags& flags) {
   options.workers = flags.workers;
   options.resync_period = *resync;
   options.report_unsupported_kinds = flags.report_unsupported;
-  OperatorManager manager(kube, &clock, &events, &metrics, options);
+  // Partition control of the workers (GET /status, PUT /assignment).
+  std::unique_ptr<WorkerClient> worker_client = NewHttpWorkerClient();
+  OperatorManager manager(kube, &clock, &events, &metrics, options, worker_client.get(), &registry);
 
   std::atomic<bool> leading{false};
   auto server = HttpServer::Start(flags.http_address, static_cast<uint16_t>(flags.http_port), 1,
@@ -260,6 +263,11 @@ int main(int argc, char** argv) {
   app.add_option("--worker-http-port", flags.worker.http_port, "the workers' status/health port")->capture_default_str();
   app.add_option("--worker-labels", flags.worker_labels, "extra labels of worker pods, k=v,...");
   app.add_option("--worker-command", flags.worker.command, "the worker binary in the image")->capture_default_str();
+  app.add_option("--worker-prestop-sleep", flags.worker.prestop_sleep_seconds,
+                 "seconds a deleted worker pod keeps running before SIGTERM, so its partitions are revoked "
+                 "(drained, committed) first; 0: no preStop hook")
+      ->check(CLI::Range(0, 25))
+      ->capture_default_str();
   app.add_option("--kafka-bootstrap", flags.worker.kafka_bootstrap, "Kafka bootstrap servers (default: $USP_KAFKA_BOOTSTRAP)");
   app.add_option("--kafka-partitions", flags.partitions, "partitions of the output topics")->capture_default_str();
   app.add_option("-X,--kafka-property", flags.worker.kafka_properties,

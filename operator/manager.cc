@@ -9,8 +9,15 @@ namespace usp::op {
 using nlohmann::json;
 
 OperatorManager::OperatorManager(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
-                                 ControllerMetrics* metrics, ManagerOptions options)
-    : client_(client), clock_(clock), events_(events), metrics_(metrics), options_(std::move(options)) {}
+                                 ControllerMetrics* metrics, ManagerOptions options, WorkerClient* worker_client,
+                                 MetricsRegistry* registry)
+    : client_(client),
+      clock_(clock),
+      events_(events),
+      metrics_(metrics),
+      options_(std::move(options)),
+      worker_client_(worker_client),
+      registry_(registry) {}
 
 OperatorManager::~OperatorManager() { Stop(); }
 
@@ -34,9 +41,18 @@ void OperatorManager::AddKind(std::unique_ptr<Reconciler> reconciler, const kube
 void OperatorManager::Start() {
   if (started_) return;
   started_ = true;
-  AddKind(std::make_unique<UserSignalReconciler>(client_, clock_, events_, options_.user_signal),
+  if (worker_client_ != nullptr) {
+    FailoverManagerOptions fo = options_.failover;
+    fo.worker_http_port = options_.user_signal.worker.http_port;
+    failover_ = std::make_unique<FailoverManager>(worker_client_, registry_, events_, fo);
+  }
+  AddKind(std::make_unique<UserSignalReconciler>(client_, clock_, events_, options_.user_signal, failover_.get()),
           kube::UserSignals());
   WorkQueue* signals = &kinds_.back().controller->queue();
+  if (failover_) {
+    // Assignment changes and failovers bring the UserSignal back for its status.
+    failover_->SetNotify([signals](const kube::ObjectKey& key) { signals->Add(key.ToString()); });
+  }
   if (options_.report_unsupported_kinds) {
     for (const auto* r : {&kube::UserSegments(), &kube::SessionJobs()}) {
       AddKind(std::make_unique<UnsupportedKindReconciler>(client_, clock_, events_, *r, options_.user_signal.partitions),
@@ -60,11 +76,26 @@ void OperatorManager::Start() {
       owned_.push_back(std::move(informer));
     }
   }
+  if (failover_) {
+    // Worker pods: their lifecycle drives failure detection (with the
+    // controllers' own probes).
+    for (const auto& ns : namespaces) {
+      InformerOptions io = options_.informer;
+      io.ns = ns;
+      io.label_selector =
+          std::string(kNameLabel) + "=" + kWorkerName + "," + kKindLabel + "=UserSignal," + kJobLabel;
+      auto informer = std::make_unique<Informer>(client_, kube::Pods(), io);
+      FailoverManager* failover = failover_.get();
+      informer->AddHandler([failover](const std::string& type, const json& pod) { failover->OnPodEvent(type, pod); });
+      pods_.push_back(std::move(informer));
+    }
+  }
   for (auto& kind : kinds_) {
     kind.controller->Start();
     for (auto& informer : kind.primary) informer->Start();
   }
   for (auto& informer : owned_) informer->Start();
+  for (auto& informer : pods_) informer->Start();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = false;
@@ -102,13 +133,19 @@ void OperatorManager::Stop() {
   }
   cv_.notify_all();
   if (resync_.joinable()) resync_.join();
+  for (auto& informer : pods_) informer->Stop();
+  // Controllers stop before the reconcilers that reference the manager; the
+  // workers keep their assignments until the next leader adopts them.
+  if (failover_) failover_->Stop();
   for (auto& informer : owned_) informer->Stop();
   for (auto& kind : kinds_) {
     for (auto& informer : kind.primary) informer->Stop();
     kind.controller->Stop();
   }
   owned_.clear();
+  pods_.clear();
   kinds_.clear();
+  failover_.reset();
   started_ = false;
   spdlog::info("controllers stopped");
 }
@@ -122,6 +159,9 @@ bool OperatorManager::Synced() const {
     }
   }
   for (const auto& informer : owned_) {
+    if (!informer->HasSynced()) return false;
+  }
+  for (const auto& informer : pods_) {
     if (!informer->HasSynced()) return false;
   }
   return true;

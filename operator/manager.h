@@ -2,8 +2,10 @@
 // OperatorManager: the controllers of one leadership term. Start() creates
 // the informers (UserSignals, and the Deployments/ConfigMaps they own, in
 // each watched namespace; UserSegments and SessionJobs for their
-// Unsupported status) and the controllers they feed; Stop() tears it all
-// down. Only the leader runs a manager.
+// Unsupported status) and the controllers they feed, plus the
+// FailoverManager (one JobController per UserSignal) and the informer on
+// the worker pods that feeds it; Stop() tears it all down. Only the leader
+// runs a manager.
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +20,7 @@
 #include "operator/controller/controller.h"
 #include "operator/controller/controller_metrics.h"
 #include "operator/controller/informer.h"
+#include "operator/failover/failover_manager.h"
 #include "operator/kube/kube_client.h"
 #include "operator/reconcile/event_recorder.h"
 #include "operator/reconcile/user_signal_reconciler.h"
@@ -31,12 +34,16 @@ struct ManagerOptions {
   std::chrono::milliseconds resync_period{600'000};  // re-reconcile everything this often
   InformerOptions informer;                 // backoff and watch timeout (ns/selector set per informer)
   WorkQueueOptions queue;
+  FailoverManagerOptions failover;  // used when the manager has a WorkerClient
 };
 
 class OperatorManager {
  public:
+  // `worker_client` null: no partition control (workers keep what they were
+  // started with). `registry` (may be null) gets usp_failovers_total and
+  // usp_failover_duration_seconds.
   OperatorManager(kube::KubeClient* client, const Clock* clock, EventRecorder* events, ControllerMetrics* metrics,
-                  ManagerOptions options);
+                  ManagerOptions options, WorkerClient* worker_client = nullptr, MetricsRegistry* registry = nullptr);
   ~OperatorManager();
 
   void Start();
@@ -58,9 +65,13 @@ class OperatorManager {
   EventRecorder* const events_;
   ControllerMetrics* const metrics_;
   const ManagerOptions options_;
+  WorkerClient* const worker_client_;
+  MetricsRegistry* const registry_;
 
+  std::unique_ptr<FailoverManager> failover_;  // created by Start (leadership term)
   std::vector<Kind> kinds_;
   std::vector<std::unique_ptr<Informer>> owned_;  // Deployments and ConfigMaps of jobs
+  std::vector<std::unique_ptr<Informer>> pods_;   // worker pods, for failover
   std::thread resync_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,6 +1,7 @@
 """The kubelet stand-in: runs each Pod's containers as local processes.
 
-Each pod gets its own loopback address 127.0.0.N (status.podIP and the
+Each pod gets its own loopback address 127.B.x.y (B: a block no
+other double on this machine holds) (status.podIP and the
 `status.podIP` fieldRef), its containers' `command + args` run with the pod's
 env (value, fieldRef, configMapKeyRef, secretKeyRef, envFrom, $(VAR)
 expansion) in their own process group, stdout/stderr go to a log file served
@@ -15,13 +16,15 @@ pod is marked terminated (phase Failed, containerStatuses[].state.terminated
 with the exit code, Ready=False), and if a controller owns it, it is deleted
 after `replace_delay` so the Deployment controller creates a fresh pod.
 
-Deleting a pod sets deletionTimestamp; the kubelet sends SIGTERM to the
-process group, SIGKILL after the grace period, then removes the object.
+Deleting a pod sets deletionTimestamp; the kubelet runs the containers'
+preStop hooks (exec, httpGet, sleep), sends SIGTERM to the process group,
+SIGKILL when the grace period is over, then removes the object.
 """
 
 import base64
 import copy
 import http.client
+import fcntl
 import os
 import re
 import shutil
@@ -41,8 +44,28 @@ PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "TMPDIR", "TZ")
 
 
 class IpPool:
+    """Pod addresses 127.B.x.y from a /16 block B that no other API double on
+    this machine holds (an flock on a file in the temp dir), so that two
+    doubles running side by side (parallel tests) never hand out the same
+    pod address and port."""
+
     def __init__(self):
-        self.free = ["127.0.%d.%d" % (n // 254, n % 254 + 1) for n in range(1, 254 * 4)]
+        self.block_lock = None
+        block = None
+        lock_dir = tempfile.gettempdir()
+        for b in range(16, 255):
+            f = open(os.path.join(lock_dir, "usp-apiserver-double-ips-%d.lock" % b), "a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self.block_lock, block = f, b  # held for the life of the process
+            break
+        if block is None:
+            raise RuntimeError("no free 127.B.0.0/16 pod address block (all 16..254 locked)")
+        self.block = block
+        self.free = ["127.%d.%d.%d" % (block, n // 254, n % 254 + 1) for n in range(0, 254 * 4)]
         self.lock = threading.Lock()
 
     def take(self):
@@ -72,6 +95,7 @@ class PodWorker(threading.Thread):
         self.ready = {}
         self.probe_state = {}  # (container, kind) -> [next_due, failures, successes]
         self.stop_event = threading.Event()
+        self.kill_now = threading.Event()
         self.grace = None
         self.lock = threading.Lock()
         self.start_time = now_rfc3339()
@@ -239,7 +263,10 @@ class PodWorker(threading.Thread):
             if owned and not self.stop_event.wait(self.k.replace_delay):
                 self.k.delete_pod(self.ns, self.name, self.uid)
         self.stop_event.wait()
-        self._kill_all(signal.SIGTERM, self.grace or 0)
+        deadline = time.time() + (self.grace or 0)
+        if self.grace:
+            self._pre_stop(deadline)
+        self._kill_all(signal.SIGTERM, max(0.0, deadline - time.time()))
         self.k.ips.give(self.ip)
         self.k.finished(self)
 
@@ -247,7 +274,47 @@ class PodWorker(threading.Thread):
         with self.lock:
             if self.grace is None or grace < self.grace:
                 self.grace = grace
+            if grace == 0:
+                self.kill_now.set()  # e.g. --grace-period=0 during a preStop hook
         self.stop_event.set()
+
+    def _pre_stop(self, deadline):
+        """Runs the preStop hooks (exec, httpGet, sleep) of the running containers
+        before SIGTERM, within the grace period, as the kubelet does."""
+        for c in self.pod["spec"].get("containers") or []:
+            hook = ((c.get("lifecycle") or {}).get("preStop")) or {}
+            name = c["name"]
+            if not hook or name in self.terminated or name not in self.procs \
+                    or self.procs[name].poll() is not None:
+                continue
+            left = lambda: max(0.0, deadline - time.time())  # noqa: E731
+            try:
+                if "exec" in hook:
+                    p = subprocess.Popen(hook["exec"].get("command") or ["true"], env=self._env(c),
+                                         cwd=self.dir, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    while p.poll() is None and left() > 0 and not self.kill_now.wait(0.05):
+                        pass
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                elif "sleep" in hook:
+                    self.kill_now.wait(min(left(), float(hook["sleep"].get("seconds", 0))))
+                elif "httpGet" in hook:
+                    g = hook["httpGet"]
+                    conn = http.client.HTTPConnection(g.get("host") or self.ip,
+                                                      self._port(c, g.get("port")),
+                                                      timeout=max(0.1, left()))
+                    try:
+                        conn.request("GET", g.get("path", "/"))
+                        conn.getresponse().read()
+                    finally:
+                        conn.close()
+            except (OSError, subprocess.SubprocessError, http.client.HTTPException, ValueError,
+                    RuntimeError) as e:
+                print("kubelet: preStop hook of %s/%s: %s" % (self.name, name, e), flush=True)
+            if self.kill_now.is_set():
+                return
 
     def _kill_all(self, sig, grace):
         live = [p for p in self.procs.values() if p.poll() is None]

@@ -152,7 +152,7 @@ class KubectlTest(unittest.TestCase):
         pods = json.loads(self.kubectl_ok("get", "pods", "-l", "app=web", "-o", "json"))["items"]
         ips = {p["status"]["podIP"] for p in pods}
         self.assertEqual(len(ips), 2)
-        self.assertTrue(all(ip.startswith("127.0.") for ip in ips))
+        self.assertTrue(all(ip.startswith("127.") and ip != "127.0.0.1" for ip in ips))
         self.assertEqual(pods[0]["metadata"]["ownerReferences"][0]["kind"], "Deployment")
         wait_for(lambda: "GET / HTTP" in self.kubectl("logs", pods[0]["metadata"]["name"])[1],
                  what="probe requests in the pod's log")
@@ -200,6 +200,21 @@ spec:
         names = self.kubectl_ok("get", "pods", "-l", "app=crash", "-o", "name").split()
         self.assertEqual(len(names), 1)
         self.kubectl_ok("delete", "deployment", "crash", "--wait=false")
+
+    def test_graceful_delete_runs_the_prestop_hook_before_sigterm(self):
+        log = os.path.join(self.d.dir, "prestop.log")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hooked"},
+               "spec": {"terminationGracePeriodSeconds": 10, "containers": [{
+                   "name": "c", "image": "busybox",
+                   "command": ["sh", "-c", "trap 'echo TERM >> %s; exit 0' TERM; "
+                               "while true; do sleep 0.1; done" % log],
+                   "lifecycle": {"preStop": {"exec": {"command": [
+                       "sh", "-c", "sleep 1; echo PRESTOP >> %s" % log]}}}}]}}
+        self.kubectl_ok("apply", "-f", "-", stdin=json.dumps(pod))
+        wait_for(lambda: "Running" in self.kubectl_ok("get", "pod", "hooked"), what="pod running")
+        self.kubectl_ok("delete", "pod", "hooked", "--wait=true", "--timeout=30s")
+        with open(log) as f:
+            self.assertEqual(f.read().split(), ["PRESTOP", "TERM"])
 
 
 class PodProcessLifetimeTest(unittest.TestCase):

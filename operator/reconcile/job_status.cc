@@ -1,6 +1,8 @@
 #include "operator/reconcile/job_status.h"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "operator/kube/object.h"
 #include "operator/reconcile/conditions.h"
@@ -15,6 +17,20 @@ int64_t IntField(const json& obj, const char* key) {
   if (!obj.is_object()) return 0;
   auto it = obj.find(key);
   return it != obj.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+
+// "0-3,7" for {0, 1, 2, 3, 7}.
+std::string Ranges(const std::vector<int32_t>& ps) {
+  std::string out;
+  for (size_t i = 0; i < ps.size();) {
+    size_t j = i;
+    while (j + 1 < ps.size() && ps[j + 1] == ps[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += std::to_string(ps[i]);
+    if (j > i) out += "-" + std::to_string(ps[j]);
+    i = j + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -47,9 +63,21 @@ json ComputeJobStatus(const json& old_status, const JobObservation& o, TimePoint
   const int32_t active = static_cast<int32_t>(std::min<int64_t>(ready, o.parallelism));
   const int32_t standby =
       static_cast<int32_t>(std::clamp<int64_t>(ready - o.parallelism, 0, o.standby_replicas));
-  // Until workers report warmth on their status endpoint, a ready standby
-  // (its readiness probe passed: config loaded, connections open) counts as warm.
-  status["replicas"] = {{"active", active}, {"standby", standby}, {"warm", standby}};
+  // Warmth comes from the workers' own status endpoint (the failover
+  // controller); without one, a ready standby (its readiness probe passed:
+  // config loaded, connections open) counts as warm.
+  const int32_t warm = o.warm ? *o.warm : standby;
+  status["replicas"] = {{"active", active}, {"standby", standby}, {"warm", warm}};
+  if (!o.assignment.is_null()) status["assignment"] = o.assignment;
+  if (!o.last_failover.is_null()) status["lastFailover"] = o.last_failover;
+  if (o.failovers) status["failovers"] = *o.failovers;
+  if (o.lag) status["lag"] = *o.lag;
+  std::vector<int32_t> unassigned;
+  if (o.assignment.is_object() && o.assignment.contains("unassigned") && o.assignment["unassigned"].is_array()) {
+    for (const auto& p : o.assignment["unassigned"]) {
+      if (p.is_number_integer()) unassigned.push_back(p.get<int32_t>());
+    }
+  }
 
   auto set = [&](const char* type, const char* value, const std::string& reason, const std::string& message) {
     SetStatusCondition(&conditions, {type, value, reason, message, o.generation}, now);
@@ -98,9 +126,12 @@ json ComputeJobStatus(const json& old_status, const JobObservation& o, TimePoint
     }
     if (rollout_failed) {
       set(kConditionDegraded, "True", "RolloutStuck", "the worker Deployment exceeded its progress deadline");
-    } else if (active >= o.parallelism && standby < o.standby_replicas && current) {
+    } else if (!unassigned.empty()) {
+      set(kConditionDegraded, "True", "PartitionsUnassigned",
+          "partitions " + Ranges(unassigned) + " wait for a warm worker: " + o.assignment.value("reason", ""));
+    } else if (active >= o.parallelism && std::min(standby, warm) < o.standby_replicas && current) {
       set(kConditionDegraded, "True", "StandbyUnavailable",
-          "running without a full warm standby reserve: " + counts);
+          "running without a full warm standby reserve: " + counts + ", " + std::to_string(warm) + " warm");
     } else {
       set(kConditionDegraded, "False", "AsExpected", "");
     }

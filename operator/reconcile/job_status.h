@@ -27,10 +27,20 @@ struct JobObservation {
   std::optional<std::string> workload_error;
   // The worker Deployment as the server holds it; null when absent.
   nlohmann::json deployment;
+
+  // From the job's failover controller (operator/failover); null / empty
+  // when there is none yet, and then the status keeps what it showed.
+  nlohmann::json assignment;            // status.assignment (epoch, workers, unassigned, reason)
+  nlohmann::json last_failover;         // status.lastFailover
+  std::optional<int64_t> failovers;     // status.failovers
+  std::optional<int32_t> warm;          // replicas.warm: standbys that report warm
+  std::optional<int64_t> lag;           // status.lag: summed over the actives
 };
 
 // Ready / Progressing / Degraded, replicas {active, standby, warm}, partitions
-// and observedGeneration. `old_status` supplies the conditions' previous
+// and observedGeneration; assignment, lastFailover, failovers and lag when the
+// failover controller supplied them (Degraded=True PartitionsUnassigned while
+// partitions wait for a warm worker). `old_status` supplies the conditions' previous
 // lastTransitionTime (unchanged unless a status flips).
 nlohmann::json ComputeJobStatus(const nlohmann::json& old_status, const JobObservation& observed, TimePoint now);
 

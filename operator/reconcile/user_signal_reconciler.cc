@@ -64,8 +64,8 @@ bool OwnedBySomeoneElse(const json& existing, const json& owner) {
 }  // namespace
 
 UserSignalReconciler::UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
-                                           UserSignalReconcilerOptions options)
-    : client_(client), clock_(clock), events_(events), options_(std::move(options)) {}
+                                           UserSignalReconcilerOptions options, FailoverManager* failover)
+    : client_(client), clock_(clock), events_(events), options_(std::move(options)), failover_(failover) {}
 
 Result<json> UserSignalReconciler::UpdateWithRetry(const kube::ObjectKey& key,
                                                    const std::function<bool(json*)>& mutate) {
@@ -183,11 +183,13 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
     if (!got.error().IsNotFound()) return got.error().ToStatus();
     // Gone (its finalizer already handled, or removed by hand): make sure
     // the catalog forgot it; the workloads are garbage-collected.
+    if (failover_ != nullptr) failover_->Forget(key);
     USP_RETURN_IF_ERROR(SyncCatalog());
     return ReconcileResult{};
   }
   json obj = std::move(got).value();
   if (kube::IsBeingDeleted(obj)) {
+    if (failover_ != nullptr) failover_->Forget(key);
     if (!kube::HasFinalizer(obj, kFinalizer)) return ReconcileResult{};
     return Finalize(key);
   }
@@ -215,6 +217,8 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
   Status catalog = SyncCatalog();
   if (!catalog.ok()) spdlog::warn("query catalog: {}", catalog.ToString());
   if (!signal) {
+    // The workloads are left alone, and so are the workers' assignments.
+    if (failover_ != nullptr) failover_->Forget(key);
     observed.invalid_spec = JoinErrors(errors);
     auto written = WriteJobStatus(client_, kube::UserSignals(), obj, observed, clock_, events_);
     if (!written.ok()) return written.status();
@@ -244,6 +248,21 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
   if (!workload_status.ok()) {
     observed.workload_error = workload_status.message();
     events_->Record(obj, "Warning", "ReconcileError", workload_status.message());
+  }
+  if (failover_ != nullptr) {
+    JobFailoverSpec spec;
+    spec.parallelism = signal->spec.parallelism;
+    spec.num_partitions = options_.partitions;
+    spec.policy.probe_interval_ms = signal->spec.failover.probe_interval_ms;
+    spec.policy.failure_threshold = signal->spec.failover.failure_threshold;
+    failover_->Sync(obj, spec);
+    if (auto fs = failover_->Status(key)) {
+      observed.assignment = std::move(fs->assignment);
+      observed.last_failover = std::move(fs->last_failover);
+      observed.failovers = fs->failovers;
+      observed.warm = fs->warm_standbys;
+      observed.lag = fs->lag;
+    }
   }
 
   // Status.

@@ -6,7 +6,10 @@
 //   reconcile ensure the finalizer, the ConfigMap (normalized job.json) and
 //             the Deployment (parallelism + standbyReplicas pods, config
 //             hash on the template); keep the query catalog current
-//   status    observedGeneration, conditions, replicas, partitions
+//   failover  the job's JobController (operator/failover) follows the spec:
+//             parallelism, partitions, probe interval and threshold
+//   status    observedGeneration, conditions, replicas, partitions, and the
+//             controller's assignment, last failover and failover count
 // Deletion: owner references let the cluster delete the workloads; the
 // finalizer `usp.dev/cleanup` covers what it cannot (the catalog entry).
 // Every update carries the resourceVersion it was computed from; a 409
@@ -18,6 +21,7 @@
 
 #include "operator/controller/clock.h"
 #include "operator/controller/reconciler.h"
+#include "operator/failover/failover_manager.h"
 #include "operator/kube/kube_client.h"
 #include "operator/reconcile/event_recorder.h"
 #include "operator/reconcile/job_status.h"
@@ -38,8 +42,10 @@ struct UserSignalReconcilerOptions {
 
 class UserSignalReconciler : public Reconciler {
  public:
+  // `failover` may be null (no partition control: workers keep what they
+  // were started with).
   UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
-                       UserSignalReconcilerOptions options);
+                       UserSignalReconcilerOptions options, FailoverManager* failover = nullptr);
 
   std::string Kind() const override { return "UserSignal"; }
   Result<ReconcileResult> Reconcile(const kube::ObjectKey& key) override;
@@ -60,6 +66,7 @@ class UserSignalReconciler : public Reconciler {
   const Clock* const clock_;
   EventRecorder* const events_;
   const UserSignalReconcilerOptions options_;
+  FailoverManager* const failover_;
 };
 
 // Status-only reconciler for kinds this version does not run yet

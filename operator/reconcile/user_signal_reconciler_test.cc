@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/user_signal.h"
+#include "operator/failover/fake_workers.h"
 #include "operator/kube/fake_kube_client.h"
 #include "operator/reconcile/conditions.h"
 
@@ -131,6 +132,11 @@ TEST_F(UserSignalReconcilerTest, CreatesConfigMapAndDeploymentFromNothing) {
   EXPECT_EQ(container["args"][0], "worker");
   EXPECT_EQ(container["args"][1], "--config=/etc/usp/job.json");
   EXPECT_EQ(container["args"][2], "--bootstrap=kafka:9092");
+  EXPECT_EQ(container["args"][3], "--http-port=8081");
+  EXPECT_EQ(container["args"][4], "--address=$(POD_IP)");
+  EXPECT_EQ(container["args"][5], "--partitions=none") << "workers start as warm standbys";
+  EXPECT_EQ(container["lifecycle"]["preStop"]["exec"]["command"], json::array({"sleep", "2"}))
+      << "a deleted pod's partitions are revoked before SIGTERM";
   EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/readyz");
   EXPECT_EQ(container["livenessProbe"]["httpGet"]["path"], "/healthz");
   EXPECT_EQ(container["securityContext"]["allowPrivilegeEscalation"], false);
@@ -327,6 +333,155 @@ TEST_F(UserSignalReconcilerTest, ANewGenerationDuringTheStatusWriteAsksForAnothe
   Reconcile();
   EXPECT_EQ(Get(kube::Deployments(), "usp-searches")["spec"]["replicas"], 3);
   EXPECT_EQ(Get(kube::UserSignals(), "searches")["status"]["observedGeneration"], 2);
+}
+
+// A running worker pod of searches on 127.0.0.N, as the pod informer delivers it.
+json WorkerPod(const std::string& name, int n) {
+  return {{"metadata",
+           {{"name", name},
+            {"namespace", "default"},
+            {"uid", "uid-" + name},
+            {"labels", {{"app.kubernetes.io/name", "usp-worker"}, {"usp.dev/job", "searches"}, {"usp.dev/kind", "UserSignal"}}}}},
+          {"spec", {{"containers", json::array({{{"name", "worker"}}})}}},
+          {"status",
+           {{"phase", "Running"},
+            {"podIP", "127.0.0." + std::to_string(n)},
+            {"containerStatuses",
+             json::array({{{"name", "worker"},
+                           {"restartCount", 0},
+                           {"containerID", "process://" + std::to_string(n)},
+                           {"state", {{"running", {{"startedAt", "2023-11-14T22:13:00Z"}}}}}}})}}}};
+}
+
+class UserSignalFailoverTest : public UserSignalReconcilerTest {
+ protected:
+  UserSignalFailoverTest() {
+    FailoverManagerOptions o;
+    o.run_loops = false;
+    o.now = [this] { return now_ms_; };
+    failover_ = std::make_unique<FailoverManager>(&workers_, nullptr, &events_, o);
+    reconciler_ = std::make_unique<UserSignalReconciler>(&client_, &clock_, &events_, options_, failover_.get());
+  }
+  // searches with parallelism 2 + 1 standby, its three pods running and the
+  // first assignment made (a: 0-3, b: 4-7, c: standby).
+  void Start() {
+    json spec = SignalSpec();
+    spec["parallelism"] = 2;
+    CreateSignal("searches", spec);
+    Reconcile();
+    MarkDeploymentReady("searches", 3);
+    for (int n = 1; n <= 3; ++n) {
+      workers_.Add("http://127.0.0." + std::to_string(n) + ":8081");
+      failover_->OnPodEvent("ADDED", WorkerPod(std::string(1, static_cast<char>('a' + n - 1)), n));
+    }
+    ASSERT_TRUE(failover_->Step({"default", "searches"}));
+    Reconcile();
+  }
+  json Status() { return Get(kube::UserSignals(), "searches")["status"]; }
+
+  int64_t now_ms_ = 1'700'000'010'500;
+  FakeWorkers workers_;
+  std::unique_ptr<FailoverManager> failover_;
+};
+
+TEST_F(UserSignalFailoverTest, TheStatusShowsTheAssignmentAndTheWarmStandby) {
+  Start();
+  json status = Status();
+  ASSERT_TRUE(status.contains("assignment")) << status.dump(2);
+  EXPECT_EQ(status["assignment"]["epoch"], 1);
+  EXPECT_EQ(status["assignment"]["parallelism"], 2);
+  EXPECT_EQ(status["assignment"]["unassigned"], json::array());
+  const json& workers = status["assignment"]["workers"];
+  ASSERT_EQ(workers.size(), 3u);
+  EXPECT_EQ(workers[0], json({{"name", "a"}, {"role", "active"}, {"partitions", {0, 1, 2, 3}},
+                              {"healthy", true}, {"warm", true}, {"lag", 0}}));
+  EXPECT_EQ(workers[1]["partitions"], json({4, 5, 6, 7}));
+  EXPECT_EQ(workers[2]["role"], "standby");
+  EXPECT_EQ(status["replicas"], json({{"active", 2}, {"standby", 1}, {"warm", 1}}));
+  EXPECT_EQ(status["failovers"], 0);
+  EXPECT_EQ(status["lag"], 0);
+  EXPECT_FALSE(status.contains("lastFailover"));
+  EXPECT_EQ(Condition("searches", "Degraded")["reason"], "AsExpected");
+  // Converged: a second pass writes nothing, even when the workers' lag moved
+  // (each status write brings the resource back: fresh lag would loop).
+  client_.ClearActions();
+  Reconcile();
+  workers_.SetLag("http://127.0.0.1:8081", 500);
+  failover_->Step({"default", "searches"});
+  Reconcile();
+  EXPECT_EQ(client_.WriteCount(), 0u);
+}
+
+TEST_F(UserSignalFailoverTest, AFailoverIsReportedInTheStatusAndAsAWarningEvent) {
+  Start();
+  workers_.Kill("http://127.0.0.1:8081");
+  json killed = WorkerPod("a", 1);
+  killed["status"]["phase"] = "Failed";
+  killed["status"]["containerStatuses"][0]["state"] = {
+      {"terminated", {{"exitCode", 137}, {"reason", "Error"}, {"finishedAt", "2023-11-14T22:13:30.400Z"}}}};
+  now_ms_ += 20;
+  failover_->OnPodEvent("MODIFIED", killed);
+  ASSERT_TRUE(failover_->Step({"default", "searches"}));
+  failover_->Tick();  // records the Event
+  Reconcile();
+
+  json status = Status();
+  EXPECT_EQ(status["assignment"]["epoch"], 2);
+  EXPECT_EQ(status["failovers"], 1);
+  const json& last = status["lastFailover"];
+  EXPECT_EQ(last["worker"], "a");
+  EXPECT_EQ(last["partitions"], json({0, 1, 2, 3}));
+  EXPECT_EQ(last["promoted"], json({"c"}));
+  EXPECT_EQ(last["detectionMs"], 120);
+  EXPECT_EQ(last["handoverMs"], 0);
+  EXPECT_EQ(last["cause"], "container terminated: exit code 137 (Error)");
+  for (const auto& w : status["assignment"]["workers"]) {
+    if (w["name"] == "c") {
+      EXPECT_EQ(w["partitions"], json({0, 1, 2, 3}));
+    }
+    if (w["name"] == "a") {
+      EXPECT_EQ(w["healthy"], false);
+    }
+  }
+  EXPECT_EQ(status["replicas"]["warm"], 0);
+  EXPECT_EQ(Condition("searches", "Degraded")["reason"], "StandbyUnavailable");
+  EXPECT_TRUE(events_.Has("Warning Failover searches: pod a failed owning partitions 0-3; moved to c at epoch 2: "
+                          "detection 120 ms, handover 0 ms; cause: container terminated: exit code 137 (Error)"))
+      << ::testing::PrintToString(events_.events);
+}
+
+TEST_F(UserSignalFailoverTest, PartitionsWithoutAWarmWorkerMakeTheJobDegraded) {
+  Start();
+  workers_.SetWarm("http://127.0.0.3:8081", false);
+  workers_.Kill("http://127.0.0.2:8081");
+  failover_->OnPodEvent("DELETED", WorkerPod("b", 2));
+  failover_->Step({"default", "searches"});
+  Reconcile();
+  json status = Status();
+  EXPECT_EQ(status["assignment"]["unassigned"], json({4, 5, 6, 7}));
+  EXPECT_TRUE(status["lastFailover"]["waiting"].get<bool>());
+  json degraded = Condition("searches", "Degraded");
+  EXPECT_EQ(degraded["status"], "True");
+  EXPECT_EQ(degraded["reason"], "PartitionsUnassigned");
+  EXPECT_NE(degraded["message"].get<std::string>().find("partitions 4-7 wait for a warm worker"), std::string::npos)
+      << degraded["message"];
+}
+
+TEST_F(UserSignalFailoverTest, AnInvalidSpecOrDeletionStopsTheController) {
+  Start();
+  ASSERT_TRUE(failover_->Has({"default", "searches"}));
+  json spec = SignalSpec();
+  spec["parallelism"] = 0;
+  SetSpec("searches", spec);
+  Reconcile();
+  EXPECT_FALSE(failover_->Has({"default", "searches"}));
+  EXPECT_EQ(Status()["assignment"]["epoch"], 1) << "the last known assignment stays shown";
+  SetSpec("searches", SignalSpec());
+  Reconcile();
+  EXPECT_TRUE(failover_->Has({"default", "searches"}));
+  ASSERT_TRUE(client_.Delete(kube::UserSignals(), "default", "searches").ok());
+  Reconcile();
+  EXPECT_FALSE(failover_->Has({"default", "searches"}));
 }
 
 TEST(UnsupportedKindReconciler, ReportsReadyFalseUnsupported) {

@@ -74,7 +74,10 @@ json DesiredDeployment(const json& owner, int32_t replicas, const std::string& c
                "--config=" + config_path,
                "--bootstrap=" + options.kafka_bootstrap,
                "--http-port=" + std::to_string(options.http_port),
-               "--address=$(POD_IP)"};
+               "--address=$(POD_IP)",
+               // Every pod starts as a warm standby: the operator's failover
+               // manager hands out partitions with the control protocol.
+               "--partitions=none"};
   for (const auto& p : options.kafka_properties) args.push_back("--kafka-property=" + p);
 
   json env = json::array({
@@ -134,6 +137,13 @@ json DesiredDeployment(const json& owner, int32_t replicas, const std::string& c
         {"seccompProfile", {{"type", "RuntimeDefault"}}}}},
   };
   if (!options.resources.is_null() && !options.resources.empty()) container["resources"] = options.resources;
+  if (options.prestop_sleep_seconds > 0) {
+    // An exec hook (the image has coreutils) rather than the `sleep` action,
+    // which needs Kubernetes 1.30.
+    container["lifecycle"] = {
+        {"preStop",
+         {{"exec", {{"command", json::array({"sleep", std::to_string(options.prestop_sleep_seconds)})}}}}}};
+  }
 
   json pod_spec = {
       {"automountServiceAccountToken", false},

@@ -42,6 +42,10 @@ struct WorkerOptions {
   std::string tls_ca_key = "ca.crt";
   std::string tls_client_secret;
   int64_t run_as_user = 65532;
+  // A deleted worker pod keeps running this long (a preStop `sleep`) before
+  // SIGTERM, so the failover controller revokes its partitions (drained and
+  // committed) while it still works normally. 0: no hook.
+  int prestop_sleep_seconds = 2;
 };
 
 // "usp-<job>": the ConfigMap and Deployment of a job.
