@@ -222,6 +222,10 @@ Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml,
 
     if (resource.kind == "UserSignal") {
       resource.user_signal = ParseUserSignal(doc, &resource.errors);
+    } else if (resource.kind == "UserSegment") {
+      resource.user_segment = ParseUserSegment(doc, &resource.errors);
+    } else if (resource.kind == "SessionJob") {
+      resource.session_job = ParseSessionJob(doc, &resource.errors);
     } else {
       auto api = doc.find("apiVersion");
       if (api == doc.end() || api->is_null()) {
@@ -233,8 +237,6 @@ Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml,
       auto kind = doc.find("kind");
       if (kind == doc.end() || kind->is_null()) {
         resource.errors.push_back({"kind", "required"});
-      } else if (resource.kind == "UserSegment" || resource.kind == "SessionJob") {
-        resource.errors.push_back({"kind", resource.kind + " is not supported by this version"});
       } else {
         resource.errors.push_back(
             {"kind", "must be one of UserSignal, UserSegment, SessionJob, got " + kind->dump()});
@@ -281,6 +283,8 @@ Result<std::vector<LoadedResource>> LoadResourcesFromPath(const std::filesystem:
                                                           resource.name + "\" (first defined in " +
                                                           it->second + ")"});
           resource.user_signal.reset();
+          resource.user_segment.reset();
+          resource.session_job.reset();
         }
       }
       all.push_back(std::move(resource));

@@ -11,6 +11,8 @@
 
 #include "core/field_error.h"
 #include "core/status.h"
+#include "core/segment/user_segment.h"
+#include "core/session/session_job.h"
 #include "core/user_signal.h"
 
 namespace usp {
@@ -20,7 +22,9 @@ struct LoadedResource {
   std::string kind;                       // "UserSignal", ...
   std::string name;                       // metadata.name, may be empty when invalid
   nlohmann::json document;                // the document as JSON
-  std::optional<UserSignal> user_signal;  // set when kind == UserSignal and valid
+  std::optional<UserSignal> user_signal;    // set when kind == UserSignal and valid
+  std::optional<UserSegment> user_segment;  // set when kind == UserSegment and valid
+  std::optional<SessionJob> session_job;    // set when kind == SessionJob and valid
   FieldErrors errors;                     // empty when valid
   bool valid() const { return errors.empty(); }
 };
@@ -32,8 +36,7 @@ Result<std::vector<nlohmann::json>> YamlDocumentsToJson(std::string_view yaml);
 
 // Parses every document. The result holds one entry per non-empty document;
 // syntax errors make the whole call fail. Checks apiVersion ("usp.dev/v1alpha1")
-// and kind (UserSignal; UserSegment and SessionJob are reported as not yet
-// supported by this version).
+// and kind (UserSignal, UserSegment, SessionJob).
 Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml, const std::string& source);
 
 // A file, or every *.yaml / *.yml file of a directory (sorted, not recursive).

@@ -171,14 +171,50 @@ spec: {eventSources: [{kafkaTopic: t}]}
   EXPECT_FALSE(r[1].user_signal.has_value());
   EXPECT_EQ(r[1].errors, (FieldErrors{{"spec.eventSources[0].kafkaTopic", "required"},
                                       {"spec.onError", "must be one of fail, skip, deadLetter"}}));
-  EXPECT_EQ(r[2].errors, (FieldErrors{{"kind", "UserSegment is not supported by this version"}}));
+  EXPECT_FALSE(r[2].user_segment.has_value());
   EXPECT_EQ(r[2].name, "planners");
-  EXPECT_EQ(r[3].errors, (FieldErrors{{"kind", "SessionJob is not supported by this version"}}));
+  ASSERT_FALSE(r[2].errors.empty());
+  EXPECT_EQ(r[2].errors[0].path.rfind("spec.", 0), 0u) << r[2].errors[0].path;
+  EXPECT_FALSE(r[3].session_job.has_value());
+  ASSERT_FALSE(r[3].errors.empty());
+  EXPECT_EQ(r[3].errors[0].path.rfind("spec", 0), 0u) << r[3].errors[0].path;
   ASSERT_EQ(r[4].errors.size(), 2u);
   EXPECT_EQ(r[4].errors[0].path, "apiVersion");
   EXPECT_EQ(r[4].errors[1].path, "kind");
   EXPECT_EQ(r[5].errors,
             (FieldErrors{{"apiVersion", "must be usp.dev/v1alpha1, got \"usp.dev/v1beta9\""}}));
+}
+
+TEST(LoadResources, ParsesSegmentsAndSessionJobs) {
+  const std::string yaml = R"(apiVersion: usp.dev/v1alpha1
+kind: UserSegment
+metadata: {name: active-trip-planner}
+spec:
+  enter: {signals: [searches]}
+  exit: {signals: [bookings]}
+  expireAfter: 14d
+---
+apiVersion: usp.dev/v1alpha1
+kind: SessionJob
+metadata: {name: engagement}
+spec:
+  signals: [searches]
+  window: {type: sliding, size: 10m, slide: 5m}
+  aggregations: [{name: events, fn: count}]
+)";
+  Result<std::vector<LoadedResource>> loaded = LoadResources(yaml, "jobs.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->size(), 2u);
+  const LoadedResource& segment = (*loaded)[0];
+  EXPECT_TRUE(segment.valid()) << segment.errors.size();
+  ASSERT_TRUE(segment.user_segment.has_value());
+  EXPECT_EQ(segment.kind, "UserSegment");
+  EXPECT_EQ(segment.user_segment->metadata.name, "active-trip-planner");
+  const LoadedResource& session = (*loaded)[1];
+  EXPECT_TRUE(session.valid());
+  ASSERT_TRUE(session.session_job.has_value());
+  EXPECT_EQ(session.session_job->metadata.name, "engagement");
+  EXPECT_FALSE(session.user_signal.has_value());
 }
 
 TEST(LoadResources, TreatsQuotedNumbersAsStringsInValidation) {
