@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 
 namespace usp {
@@ -38,16 +40,36 @@ Result<int32_t> DiscoverPartitionCount(SignalSource* source, const std::vector<s
   return count;
 }
 
+std::vector<std::string> MaterializerOptions::AllTopics() const {
+  std::set<std::string> all;
+  for (const auto* by_topic : {&topics, &segment_topics, &session_topics}) {
+    for (const auto& [topic, names] : *by_topic) all.insert(topic);
+  }
+  return {all.begin(), all.end()};
+}
+
 Materializer::Materializer(SignalSource* source, SignalStore* store, MaterializerProbe* probe,
                            MaterializerOptions options)
     : source_(source), store_(store), probe_(probe), options_(std::move(options)) {
   if (!options_.now_ms) options_.now_ms = SystemNowMs;
-  for (const auto& [topic, signals] : options_.topics) {
-    allowed_[topic] = std::set<std::string, std::less<>>(signals.begin(), signals.end());
-  }
+  auto add = [&](const std::map<std::string, std::set<std::string>>& by_topic, Kind kind) {
+    for (const auto& [topic, names] : by_topic) {
+      auto [it, inserted] = topics_.try_emplace(topic);
+      if (!inserted && it->second.kind != kind) {
+        config_status_ = Status::InvalidArgument("topic " + topic +
+                                                 " is the output topic of two kinds of resource");
+      }
+      it->second.kind = kind;
+      it->second.allowed.insert(names.begin(), names.end());
+    }
+  };
+  add(options_.topics, Kind::kSignal);
+  add(options_.segment_topics, Kind::kSegment);
+  add(options_.session_topics, Kind::kSession);
 }
 
 Status Materializer::Start() {
+  USP_RETURN_IF_ERROR(config_status_);
   auto stored = store_->ReadOffsets();
   if (!stored.ok()) return stored.status();
   std::map<TopicPartition, int64_t> stored_by_partition;
@@ -56,7 +78,7 @@ Status Materializer::Start() {
   }
 
   std::vector<TopicPartitionOffset> assignment;
-  for (const auto& [topic, signals] : options_.topics) {
+  for (const auto& [topic, info] : topics_) {
     auto count = source_->PartitionCount(topic, options_.metadata_timeout_ms);
     if (!count.ok()) return count.status();
     std::vector<int32_t> partitions = options_.partitions;
@@ -80,8 +102,7 @@ Status Materializer::Start() {
     }
   }
   USP_RETURN_IF_ERROR(source_->Assign(assignment));
-  spdlog::info("materializing {} partitions of {} topics", assignment.size(),
-               options_.topics.size());
+  spdlog::info("materializing {} partitions of {} topics", assignment.size(), topics_.size());
   UpdateCaughtUp();
   return Status::Ok();
 }
@@ -92,9 +113,8 @@ Result<int> Materializer::PollOnce() {
     UpdateLag();
     return 0;
   }
-  std::vector<SignalRecord> records;
-  records.reserve(messages_.size());
-  std::vector<PartitionOffset> offsets;
+  StoreBatch batch;
+  std::vector<PartitionOffset>& offsets = batch.offsets;
   for (const ConsumedMessage& m : messages_) {
     // Few partitions per batch: a linear scan beats a map keyed by strings.
     PartitionOffset* offset = nullptr;
@@ -109,26 +129,61 @@ Result<int> Materializer::PollOnce() {
       probe_->Failed("empty");
       continue;
     }
-    auto record = ParseSignalRecord(m.payload);
-    if (!record.ok()) {
+    auto info = topics_.find(m.topic);
+    if (info == topics_.end()) {
+      probe_->Failed("unknown_topic");
+      continue;
+    }
+    auto parse_failed = [&](const Status& status) {
       probe_->Failed("parse");
       spdlog::debug("skipping malformed record at {}[{}]@{}: {}", m.topic, m.partition, m.offset,
-                    record.status().message());
-      continue;
+                    status.message());
+    };
+    switch (info->second.kind) {
+      case Kind::kSignal: {
+        auto record = ParseSignalRecord(m.payload);
+        if (!record.ok()) {
+          parse_failed(record.status());
+        } else if (!info->second.allowed.contains(record->signal)) {
+          probe_->Failed("unknown_signal");
+        } else {
+          batch.signals.push_back(std::move(record).value());
+        }
+        break;
+      }
+      case Kind::kSegment: {
+        auto record = ParseSegmentRecord(m.payload);
+        if (!record.ok()) {
+          parse_failed(record.status());
+        } else if (!info->second.allowed.contains(record->segment)) {
+          probe_->Failed("unknown_segment");
+        } else {
+          batch.segments.push_back(std::move(record).value());
+        }
+        break;
+      }
+      case Kind::kSession: {
+        auto record = ParseSessionRecord(m.payload);
+        if (!record.ok()) {
+          parse_failed(record.status());
+        } else if (!info->second.allowed.contains(record->job)) {
+          probe_->Failed("unknown_job");
+        } else {
+          batch.sessions.push_back(std::move(record).value());
+        }
+        break;
+      }
     }
-    auto allowed = allowed_.find(m.topic);
-    if (allowed == allowed_.end() || !allowed->second.contains(record->signal)) {
-      probe_->Failed("unknown_signal");
-      continue;
-    }
-    records.push_back(std::move(record).value());
   }
   probe_->Consumed(static_cast<int64_t>(messages_.size()));
-  USP_RETURN_IF_ERROR(store_->Write(records, offsets));
-  probe_->Written(static_cast<int64_t>(records.size()));
+  USP_RETURN_IF_ERROR(store_->Apply(batch));
+  probe_->Written(
+      static_cast<int64_t>(batch.signals.size() + batch.segments.size() + batch.sessions.size()));
 
   int64_t now = options_.now_ms();
-  for (const SignalRecord& r : records) probe_->EventLatency((now - r.event_time) / 1000.0);
+  // Event time is defined for signals only (segment and session records carry
+  // their own times, not the triggering event's).
+  for (const SignalRecord& r : batch.signals) probe_->EventLatency((now - r.event_time) / 1000.0);
   for (const ConsumedMessage& m : messages_) {
     if (m.timestamp_ms > 0) probe_->IngestionLatency((now - m.timestamp_ms) / 1000.0);
   }

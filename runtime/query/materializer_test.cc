@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 
 namespace usp {
@@ -251,6 +253,68 @@ TEST_F(MaterializerTest, ReportsLagPerPartition) {
   EXPECT_NE(text.find(R"(usp_consumer_lag{job="serve",kind="query",partition="1"} 2)"),
             std::string::npos)
       << text;
+}
+
+TEST_F(MaterializerTest, MaterializesSegmentAndSessionTopicsWithTheirOffsets) {
+  source_.AddTopic("usp.segment.planner", 2);
+  source_.AddTopic("usp.session.engagement", 2);
+  options_.segment_topics = {{"usp.segment.planner", {"planner"}}};
+  options_.session_topics = {{"usp.session.engagement", {"engagement"}}};
+  EXPECT_EQ(options_.AllTopics(),
+            (std::vector<std::string>{"usp.segment.planner", "usp.session.engagement",
+                                      "usp.signal.search", "usp.signal.view"}));
+  source_.Append(
+      "usp.segment.planner", 0,
+      SerializeSegmentRecord({"u1", "planner", true, 1000, 5000, 1000, SegmentReason::kEnter}));
+  source_.Append(
+      "usp.segment.planner", 0,
+      SerializeSegmentRecord({"u1", "planner", true, 1000, 8000, 4000, SegmentReason::kEnter}));
+  source_.Append(
+      "usp.segment.planner", 0,
+      SerializeSegmentRecord({"u1", "other", true, 1000, 5000, 1000, SegmentReason::kEnter}));
+  source_.Append("usp.segment.planner", 0, Json("u1", "search", 10, "signal-on-segment-topic"));
+  source_.Append(
+      "usp.session.engagement", 1,
+      SerializeSessionRecord({"u1", "engagement", 0, 1000, R"({"n":1})", std::nullopt, 1100}));
+  source_.Append(
+      "usp.session.engagement", 1,
+      SerializeSessionRecord({"u1", "engagement", 0, 1000, R"({"n":1})", R"({"s":1})", 1200}));
+  source_.Append("usp.session.engagement", 1,
+                 SerializeSessionRecord({"u1", "nope", 0, 1000, "{}", std::nullopt, 1100}));
+  auto m = Make();
+  ASSERT_TRUE(m->Start().ok());
+  EXPECT_EQ(source_.assigned_.size(), 8u);
+  EXPECT_FALSE(m->caught_up());
+  DrainAll(m.get());
+  EXPECT_TRUE(m->caught_up());
+  EXPECT_EQ(probe_.written(), 4);
+  EXPECT_EQ(probe_.failed("unknown_segment"), 1);
+  EXPECT_EQ(probe_.failed("unknown_job"), 1);
+  EXPECT_EQ(probe_.failed("parse"), 1);
+
+  SegmentQuery sq;
+  sq.user_id = "u1";
+  auto segments = store_->QuerySegments(sq);
+  ASSERT_TRUE(segments.ok());
+  ASSERT_EQ(segments->size(), 1u);
+  EXPECT_EQ((*segments)[0].expiration, 8000);
+  SessionQuery wq;
+  wq.user_id = "u1";
+  auto sessions = store_->QuerySessions(wq);
+  ASSERT_TRUE(sessions.ok());
+  ASSERT_EQ(sessions->size(), 1u);
+  EXPECT_EQ((*sessions)[0].async_result_json, std::optional<std::string>(R"({"s":1})"));
+
+  auto offsets = store_->ReadOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(*offsets, (std::vector<PartitionOffset>{{"usp.segment.planner", 0, 4},
+                                                    {"usp.session.engagement", 1, 3}}));
+}
+
+TEST_F(MaterializerTest, RejectsATopicNamedForTwoKinds) {
+  options_.segment_topics = {{"usp.signal.view", {"planner"}}};
+  auto m = Make();
+  EXPECT_EQ(m->Start().code(), Status::Code::kInvalidArgument);
 }
 
 TEST(DiscoverPartitionCount, ReturnsTheSharedCountOrExplainsWhy) {

@@ -2,9 +2,14 @@
 
 #include <charconv>
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <string_view>
+#include <vector>
 
+#include "core/segment/segment_query.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 
 namespace usp {
@@ -44,6 +49,35 @@ void AppendInt(int64_t value, std::string* out) {
   out->append(buf, end);
 }
 
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Reads comma-separated names of parameter `name` into *out; each must pass
+// `known`, else a 404 `code` response naming it. Absent: *out untouched.
+template <typename Known>
+std::optional<HttpResponse> ParseNames(const HttpRequest& request, const std::string& name,
+                                       Known known, const std::string& code,
+                                       const std::string& kind,
+                                       std::set<std::string, std::less<>>* out) {
+  auto it = request.query.find(name);
+  if (it == request.query.end()) return std::nullopt;
+  std::string_view rest = it->second;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item.empty()) continue;
+    if (!known(item)) {
+      return JsonError(404, code, "no " + kind + " named '" + std::string(item) + "'");
+    }
+    out->emplace(item);
+  }
+  return std::nullopt;
+}
+
 void AppendUserHeader(const std::string& user, std::string* body) {
   *body += R"({"user_id":)";
   AppendJsonString(user, body);
@@ -58,8 +92,10 @@ QueryService::QueryService(const SignalCatalog* catalog, const SignalStore* stor
       store_(store),
       ready_(std::move(ready)),
       metrics_(metrics),
-      options_(options),
-      probe_(metrics) {}
+      options_(std::move(options)),
+      probe_(metrics) {
+  if (!options_.now_ms) options_.now_ms = SystemNowMs;
+}
 
 HttpResponse QueryService::Handle(const HttpRequest& request) {
   auto started = std::chrono::steady_clock::now();
@@ -107,9 +143,9 @@ HttpResponse QueryService::Route(const HttpRequest& request, QueryRoute* route) 
     case QueryRoute::kMetrics:
       return HttpResponse{200, "text/plain; version=0.0.4", metrics_->Serialize()};
     case QueryRoute::kSignals:
-      return Signals(user, request, /*profile=*/false);
+      return Signals(user, request);
     case QueryRoute::kProfile:
-      return Signals(user, request, /*profile=*/true);
+      return Profile(user, request);
     case QueryRoute::kSegments:
       return Segments(user, request);
     case QueryRoute::kSessions:
@@ -120,58 +156,79 @@ HttpResponse QueryService::Route(const HttpRequest& request, QueryRoute* route) 
   return JsonError(404, "not_found", "no route for " + path);
 }
 
-HttpResponse QueryService::Signals(const std::string& user, const HttpRequest& request,
-                                   bool profile) {
-  SignalQuery query;
-  query.user_id = user;
-  if (auto error = ParseIntParameter(request, "start", &query.start)) return *error;
-  if (auto error = ParseIntParameter(request, "end", &query.end)) return *error;
+std::optional<HttpResponse> QueryService::ParseSignalQuery(const HttpRequest& request,
+                                                           SignalQuery* query) {
+  if (auto error = ParseIntParameter(request, "start", &query->start)) return error;
+  if (auto error = ParseIntParameter(request, "end", &query->end)) return error;
   int64_t limit = options_.default_limit;
-  if (auto error = ParseIntParameter(request, "limit", &limit)) return *error;
+  if (auto error = ParseIntParameter(request, "limit", &limit)) return error;
   if (limit < 0 || limit > options_.max_limit) {
     return BadParameter("limit", "must be between 0 and " + std::to_string(options_.max_limit));
   }
-  query.limit = static_cast<int32_t>(limit);
-  if (auto types = request.query.find("types"); types != request.query.end()) {
-    std::string_view rest = types->second;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view name = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      if (name.empty()) continue;
-      if (!catalog_->Contains(name)) {
-        return JsonError(404, "unknown_signal", "no UserSignal named '" + std::string(name) + "'");
-      }
-      query.types.emplace(name);
-    }
-  }
-  if (!ready_()) return NotReady();
+  query->limit = static_cast<int32_t>(limit);
+  return ParseNames(
+      request, "types", [this](std::string_view n) { return catalog_->Contains(n); },
+      "unknown_signal", "UserSignal", &query->types);
+}
 
-  auto records = store_->Query(query);
-  if (!records.ok()) return JsonError(500, "internal", records.status().message());
+std::optional<HttpResponse> QueryService::ParseSegmentQuery(const HttpRequest& request,
+                                                            SegmentQuery* query, bool* has_at) {
+  *has_at = request.query.contains("at");
+  if (auto error = ParseIntParameter(request, "at", &query->at)) return error;
+  if (auto error = ParseNames(
+          request, "segments", [this](std::string_view n) { return catalog_->ContainsSegment(n); },
+          "unknown_segment", "UserSegment", &query->segments)) {
+    return error;
+  }
+  if (query->segments.empty()) {
+    for (const auto& [segment, topic] : catalog_->topic_by_segment) query->segments.insert(segment);
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> QueryService::ParseSessionQuery(const HttpRequest& request,
+                                                            const std::string& limit_name,
+                                                            int32_t default_limit,
+                                                            SessionQuery* query) {
+  int64_t limit = default_limit;
+  if (auto error = ParseIntParameter(request, limit_name, &limit)) return error;
+  if (limit < 0 || limit > options_.max_limit) {
+    return BadParameter(limit_name, "must be between 0 and " + std::to_string(options_.max_limit));
+  }
+  query->limit = static_cast<int32_t>(limit);
+  if (auto error = ParseNames(
+          request, "job", [this](std::string_view n) { return catalog_->ContainsJob(n); },
+          "unknown_job", "SessionJob", &query->jobs)) {
+    return error;
+  }
+  if (query->jobs.empty()) {
+    // Every catalog job; with none, nothing to read (an empty set means all).
+    for (const auto& [job, topic] : catalog_->topic_by_job) query->jobs.insert(job);
+    if (query->jobs.empty()) query->limit = 0;
+  }
+  return std::nullopt;
+}
+
+void QueryService::AppendSignals(const SignalQuery& query, const std::vector<SignalRecord>& records,
+                                 std::string* body) const {
   std::map<std::string, int64_t> freshness = store_->Freshness();
-
-  HttpResponse response;
-  std::string& body = response.body;
-  body.reserve(128 + records->size() * 256);
-  AppendUserHeader(user, &body);
-  body += R"(,"signals":[)";
-  for (size_t i = 0; i < records->size(); ++i) {
-    if (i > 0) body += ',';
-    AppendSignalRecordJson((*records)[i], &body);
+  *body += R"(,"signals":[)";
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (i > 0) *body += ',';
+    AppendSignalRecordJson(records[i], body);
   }
-  body += R"(],"freshness":{)";
+  *body += R"(],"freshness":{)";
   bool first = true;
   auto append_freshness = [&](const std::string& signal) {
-    if (!first) body += ',';
+    if (!first) *body += ',';
     first = false;
-    AppendJsonString(signal, &body);
-    body += ':';
+    AppendJsonString(signal, body);
+    *body += ':';
     auto it = freshness.find(signal);
     if (it == freshness.end()) {
-      body += "null";
+      *body += "null";
     } else {
-      AppendInt(it->second, &body);
+      AppendInt(it->second, body);
     }
   };
   if (query.types.empty()) {
@@ -179,36 +236,125 @@ HttpResponse QueryService::Signals(const std::string& user, const HttpRequest& r
   } else {
     for (const std::string& signal : query.types) append_freshness(signal);
   }
-  body += '}';
-  if (profile) body += R"(,"segments":[],"sessions":[])";
+  *body += '}';
+}
+
+void QueryService::AppendSegments(const SegmentQuery& query, bool has_at,
+                                  std::vector<SegmentRecord> records, std::string* body) const {
+  // Rows of segments no longer in the catalog are not answered.
+  std::erase_if(records, [&](const SegmentRecord& r) {
+    return !catalog_->ContainsSegment(r.segment) || !query.segments.contains(r.segment);
+  });
+  std::vector<SegmentMembership> memberships =
+      has_at ? SegmentsAt(records, query.at) : SegmentsNow(records, query.at);
+  *body += R"(,"segments":[)";
+  for (size_t i = 0; i < memberships.size(); ++i) {
+    if (i > 0) *body += ',';
+    AppendSegmentMembershipJson(memberships[i], body);
+  }
+  *body += ']';
+}
+
+void QueryService::AppendSessions(const std::vector<SessionRecord>& records,
+                                  std::string* body) const {
+  *body += R"(,"sessions":[)";
+  bool first = true;
+  for (const SessionRecord& record : records) {
+    if (!catalog_->ContainsJob(record.job)) continue;
+    if (!first) *body += ',';
+    first = false;
+    AppendSessionRecordJson(record, body);
+  }
+  *body += ']';
+}
+
+HttpResponse QueryService::Signals(const std::string& user, const HttpRequest& request) {
+  SignalQuery query;
+  query.user_id = user;
+  if (auto error = ParseSignalQuery(request, &query)) return *error;
+  if (!ready_()) return NotReady();
+
+  auto records = store_->Query(query);
+  if (!records.ok()) return JsonError(500, "internal", records.status().message());
+  HttpResponse response;
+  std::string& body = response.body;
+  body.reserve(128 + records->size() * 256);
+  AppendUserHeader(user, &body);
+  AppendSignals(query, *records, &body);
   body += '}';
   return response;
 }
 
 HttpResponse QueryService::Segments(const std::string& user, const HttpRequest& request) {
-  int64_t at = 0;
-  if (auto error = ParseIntParameter(request, "at", &at)) return *error;
+  SegmentQuery query;
+  query.user_id = user;
+  bool has_at = false;
+  if (auto error = ParseSegmentQuery(request, &query, &has_at)) return *error;
   if (!ready_()) return NotReady();
+  if (!has_at) query.at = options_.now_ms();
+
   HttpResponse response;
   AppendUserHeader(user, &response.body);
-  response.body += R"(,"segments":[]})";
+  if (query.segments.empty()) {
+    response.body += R"(,"segments":[])";
+  } else {
+    auto records = store_->QuerySegments(query);
+    if (!records.ok()) return JsonError(500, "internal", records.status().message());
+    AppendSegments(query, has_at, std::move(records).value(), &response.body);
+  }
+  response.body += '}';
   return response;
 }
 
 HttpResponse QueryService::Sessions(const std::string& user, const HttpRequest& request) {
-  int64_t limit = options_.default_limit;
-  if (auto error = ParseIntParameter(request, "limit", &limit)) return *error;
-  if (limit < 0 || limit > options_.max_limit) {
-    return BadParameter("limit", "must be between 0 and " + std::to_string(options_.max_limit));
-  }
-  if (auto job = request.query.find("job"); job != request.query.end() && !job->second.empty()) {
-    // No SessionJob is materialized by this version.
-    return JsonError(404, "unknown_job", "no SessionJob named '" + job->second + "'");
+  SessionQuery query;
+  query.user_id = user;
+  if (auto error = ParseSessionQuery(request, "limit", options_.default_limit, &query)) {
+    return *error;
   }
   if (!ready_()) return NotReady();
+
+  auto records = store_->QuerySessions(query);
+  if (!records.ok()) return JsonError(500, "internal", records.status().message());
   HttpResponse response;
+  response.body.reserve(64 + records->size() * 256);
   AppendUserHeader(user, &response.body);
-  response.body += R"(,"sessions":[]})";
+  AppendSessions(*records, &response.body);
+  response.body += '}';
+  return response;
+}
+
+HttpResponse QueryService::Profile(const std::string& user, const HttpRequest& request) {
+  SignalQuery signals;
+  signals.user_id = user;
+  if (auto error = ParseSignalQuery(request, &signals)) return *error;
+  SegmentQuery segments;
+  segments.user_id = user;
+  bool has_at = false;
+  if (auto error = ParseSegmentQuery(request, &segments, &has_at)) return *error;
+  SessionQuery sessions;
+  sessions.user_id = user;
+  if (auto error =
+          ParseSessionQuery(request, "session_limit", options_.profile_session_limit, &sessions)) {
+    return *error;
+  }
+  if (!ready_()) return NotReady();
+  if (!has_at) segments.at = options_.now_ms();
+
+  auto profile = store_->QueryProfile(signals, segments, sessions);
+  if (!profile.ok()) return JsonError(500, "internal", profile.status().message());
+  HttpResponse response;
+  std::string& body = response.body;
+  body.reserve(256 + profile->signals.size() * 256 + profile->sessions.size() * 256);
+  AppendUserHeader(user, &body);
+  AppendSignals(signals, profile->signals, &body);
+  if (segments.segments.empty()) {
+    body += R"(,"segments":[])";
+  } else {
+    AppendSegments(segments, has_at, std::move(profile->segments), &body);
+  }
+  AppendSessions(profile->sessions, &body);
+  body += '}';
   return response;
 }
 

@@ -4,20 +4,33 @@
 //   GET /v1/users/{id}/signals?types=a,b&start=MS&end=MS&limit=N
 //       -> {"user_id", "signals": [signal records, newest first],
 //           "freshness": {signal: watermark_ms | null}}
-//   GET /v1/users/{id}/segments[?at=MS]   -> {"user_id", "segments": []}
-//   GET /v1/users/{id}/sessions[?job=J&limit=N] -> {"user_id", "sessions": []}
-//   GET /v1/users/{id}/profile[?types&start&end&limit]
-//       -> signals, freshness, segments and sessions in one object
+//   GET /v1/users/{id}/segments[?at=MS&segments=a,b]
+//       -> {"user_id", "segments": [{"segment","in_segment","start","expiration"}]}
+//   GET /v1/users/{id}/sessions[?job=J[,K]&limit=N]
+//       -> {"user_id", "sessions": [session records, newest window_end first]}
+//   GET /v1/users/{id}/profile[?types&start&end&limit&at&job&session_limit]
+//       -> {"user_id", "signals", "freshness", "segments", "sessions"}, one
+//          consistent store snapshot
 //   GET /healthz (always 200), /readyz (200 once caught up), /metrics
 //
 // `freshness` holds every requested signal (every catalog signal without
 // `types`); the value is the store's watermark (the max event time
 // materialized for that signal) or null when none was materialized yet.
-// UserSegment and SessionJob are not materialized yet: their lists are
-// empty, and naming a session job answers 404 unknown_job.
+//
+// Segments: without `at` the answer is as of the wall clock now
+// (SegmentsNow: an expiration that has passed is out even before its
+// `expired` record arrives); with `at` as of that time (SegmentsAt). Each
+// catalog segment the user has a membership starting at or before that time
+// appears once, sorted by name; others are left out.
+// Sessions: the newest version of each (job, window_start, window_end),
+// newest window_end first, at most `limit` [100]; without `job` every
+// catalog job. Profile: signals as /signals (`limit` [100]), segments as
+// /segments (`at`), sessions as /sessions with `session_limit` [10].
+// Rows of resources no longer in the catalog are not returned.
 //
 // Errors are {"error": {"code", "message"}}: 400 bad_parameter (the message
-// names the parameter), 404 unknown_signal / unknown_job / not_found,
+// names the parameter), 404 unknown_signal / unknown_segment / unknown_job /
+// not_found,
 // 405 method_not_allowed, 503 not_ready (before the store caught up), 500
 // internal (store failure).
 //
@@ -25,6 +38,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "runtime/common/metrics.h"
 #include "runtime/http/http_server.h"
@@ -36,7 +52,11 @@ namespace usp {
 
 struct QueryServiceOptions {
   int32_t default_limit = 100;
-  int32_t max_limit = 10000;  // larger limits are a 400
+  int32_t max_limit = 10000;           // larger limits are a 400
+  int32_t profile_session_limit = 10;  // default `session_limit` of /profile
+  // Wall clock in epoch ms: "now" of /segments without `at`. Default: the
+  // system clock.
+  std::function<int64_t()> now_ms;
 };
 
 class QueryService {
@@ -50,9 +70,23 @@ class QueryService {
 
  private:
   HttpResponse Route(const HttpRequest& request, QueryRoute* route);
-  HttpResponse Signals(const std::string& user, const HttpRequest& request, bool profile);
+  HttpResponse Signals(const std::string& user, const HttpRequest& request);
   HttpResponse Segments(const std::string& user, const HttpRequest& request);
   HttpResponse Sessions(const std::string& user, const HttpRequest& request);
+  HttpResponse Profile(const std::string& user, const HttpRequest& request);
+
+  // Parameter parsing into store queries; an error response on a bad one.
+  std::optional<HttpResponse> ParseSignalQuery(const HttpRequest& request, SignalQuery* query);
+  std::optional<HttpResponse> ParseSegmentQuery(const HttpRequest& request, SegmentQuery* query,
+                                                bool* has_at);
+  std::optional<HttpResponse> ParseSessionQuery(const HttpRequest& request,
+                                                const std::string& limit_name,
+                                                int32_t default_limit, SessionQuery* query);
+  void AppendSignals(const SignalQuery& query, const std::vector<SignalRecord>& records,
+                     std::string* body) const;
+  void AppendSegments(const SegmentQuery& query, bool has_at, std::vector<SegmentRecord> records,
+                      std::string* body) const;
+  void AppendSessions(const std::vector<SessionRecord>& records, std::string* body) const;
 
   const SignalCatalog* catalog_;
   const SignalStore* store_;

@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "core/murmur2.h"
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 #include "runtime/kafka/embedded_kafka.h"
 #include "runtime/kafka/kafka_client.h"
@@ -32,6 +34,8 @@ using nlohmann::json;
 constexpr int32_t kPartitions = 4;
 const char* const kSearchTopic = "usp.signal.search";
 const char* const kViewTopic = "usp.signal.view";
+const char* const kSegmentTopic = "usp.segment.planner";
+const char* const kSessionTopic = "usp.session.engagement";
 
 class TempDir {
  public:
@@ -87,6 +91,8 @@ struct ServeInstance {
     probe = std::make_unique<MaterializerProbe>(&metrics);
     MaterializerOptions options;
     options.topics = catalog.SignalsByTopic();
+    options.segment_topics = catalog.SegmentsByTopic();
+    options.session_topics = catalog.JobsByTopic();
     options.max_batch = 50;
     materializer = std::make_unique<Materializer>(source.get(), store.get(), probe.get(), options);
     Status started = materializer->Start();
@@ -130,6 +136,8 @@ class ServeIntegrationTest : public ::testing::Test {
     kafka_ = std::move(kafka).value();
     ASSERT_TRUE(kafka_->CreateTopic(kSearchTopic, kPartitions).ok());
     ASSERT_TRUE(kafka_->CreateTopic(kViewTopic, kPartitions).ok());
+    ASSERT_TRUE(kafka_->CreateTopic(kSegmentTopic, kPartitions).ok());
+    ASSERT_TRUE(kafka_->CreateTopic(kSessionTopic, kPartitions).ok());
     ProducerOptions options;
     options.bootstrap = kafka_->bootstrap();
     options.linger_ms = 1;
@@ -139,6 +147,13 @@ class ServeIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(producer.ok()) << producer.status().ToString();
     producer_ = std::move(producer).value();
     catalog_.topic_by_signal = {{"search", kSearchTopic}, {"view", kViewTopic}};
+    catalog_.topic_by_segment = {{"planner", kSegmentTopic}};
+    catalog_.topic_by_job = {{"engagement", kSessionTopic}};
+  }
+
+  void ProduceTo(const std::string& topic, const std::string& user, const std::string& payload) {
+    Status s = producer_->Produce(topic, PartitionForKey(user, kPartitions), user, payload, 0, 0);
+    ASSERT_TRUE(s.ok()) << s.ToString();
   }
 
   // Produces one record keyed by user to its murmur2 partition.
@@ -236,6 +251,98 @@ TEST_F(ServeIntegrationTest, MaterializesQueriesAndResumesAfterARestart) {
   std::string metrics = HttpGet(second.server->port(), "/metrics").second;
   EXPECT_NE(metrics.find(R"(usp_events_consumed_total{job="serve",kind="query"} 102)"),
             std::string::npos)
+      << metrics;
+  second.Stop();
+}
+
+TEST_F(ServeIntegrationTest, MaterializesSegmentsAndSessionsAndServesThemOverHttp) {
+  // A membership entered at t0 with a wall-clock expiration long past: no
+  // `expired` record is produced, yet "now" must answer out.
+  const int64_t t0 = 1700000000000;
+  ProduceTo(kSegmentTopic, "u1",
+            SerializeSegmentRecord(
+                {"u1", "planner", true, t0, t0 + 1000, t0 + 5, SegmentReason::kEnter}));
+  // The same membership extended (a newer version).
+  ProduceTo(kSegmentTopic, "u1",
+            SerializeSegmentRecord(
+                {"u1", "planner", true, t0, t0 + 5000, t0 + 2005, SegmentReason::kEnter}));
+  ProduceTo(kSessionTopic, "u1",
+            SerializeSessionRecord({"u1", "engagement", t0, t0 + 600000, R"({"searches":3})",
+                                    std::nullopt, t0 + 700000}));
+  ProduceTo(kSessionTopic, "u1",
+            SerializeSessionRecord({"u1", "engagement", t0 + 600000, t0 + 1200000,
+                                    R"({"searches":1})", std::nullopt, t0 + 1300000}));
+  Produce(Record(1));  // user-1
+  Flush();
+
+  ServeInstance first;
+  first.Start(kafka_->bootstrap(), dir_.path(), catalog_);
+  ASSERT_FALSE(HasFatalFailure());
+  first.Drain();
+  ASSERT_FALSE(HasFatalFailure());
+  uint16_t port = first.server->port();
+
+  auto get = [](uint16_t p, const std::string& target) {
+    auto [status, body] = HttpGet(p, target);
+    EXPECT_EQ(status, 200) << target << " " << body;
+    return json::parse(body);
+  };
+  EXPECT_EQ(get(port, "/v1/users/u1/segments"), json::parse(R"({"user_id":"u1","segments":[
+      {"segment":"planner","in_segment":false,"start":1700000000000,"expiration":1700000005000}]})"));
+  EXPECT_EQ(get(port, "/v1/users/u1/segments?at=" +
+                          std::to_string(t0 + 3000))["segments"][0]["in_segment"],
+            true);  // the extension superseded the first expiration
+  EXPECT_EQ(get(port, "/v1/users/u1/segments?at=" + std::to_string(t0 - 1))["segments"],
+            json::array());
+  json sessions = get(port, "/v1/users/u1/sessions?job=engagement")["sessions"];
+  ASSERT_EQ(sessions.size(), 2u);
+  EXPECT_EQ(sessions[0]["window_end"].get<int64_t>(), t0 + 1200000);
+  EXPECT_EQ(HttpGet(port, "/v1/users/u1/sessions?job=nope").first, 404);
+  EXPECT_EQ(HttpGet(port, "/v1/users/u1/segments?at=yesterday").first, 400);
+  json nobody = get(port, "/v1/users/nobody/profile");
+  EXPECT_EQ(nobody["segments"], json::array());
+  EXPECT_EQ(nobody["sessions"], json::array());
+  first.Stop();
+
+  // While down: the async result arrives as a newer version of the first
+  // window, and the user re-enters the segment.
+  ProduceTo(kSessionTopic, "u1",
+            SerializeSessionRecord({"u1", "engagement", t0, t0 + 600000, R"({"searches":3})",
+                                    R"({"intent":"trip"})", t0 + 800000}));
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  ProduceTo(kSegmentTopic, "u1",
+            SerializeSegmentRecord(
+                {"u1", "planner", true, now - 1000, now + 3600000, now, SegmentReason::kEnter}));
+  Flush();
+
+  ServeInstance second;
+  second.Start(kafka_->bootstrap(), dir_.path(), catalog_);
+  ASSERT_FALSE(HasFatalFailure());
+  second.Drain();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(second.probe->consumed(), 2);  // resumed from the stored offsets
+  port = second.server->port();
+  json profile = get(port, "/v1/users/u1/profile");
+  ASSERT_EQ(profile["segments"].size(), 1u);
+  EXPECT_EQ(profile["segments"][0]["in_segment"], true);
+  EXPECT_EQ(profile["segments"][0]["start"].get<int64_t>(), now - 1000);
+  ASSERT_EQ(profile["sessions"].size(), 2u);
+  EXPECT_EQ(profile["sessions"][1]["async_result"], json::parse(R"({"intent":"trip"})"));
+  EXPECT_EQ(profile["sessions"][1]["version"].get<int64_t>(), t0 + 800000);
+  EXPECT_TRUE(profile["signals"].empty());  // u1 has no signals; user-1 has
+  EXPECT_EQ(get(port, "/v1/users/user-1/profile")["signals"].size(), 1u);
+  // The old membership is still there for `at`.
+  EXPECT_EQ(
+      get(port, "/v1/users/u1/segments?at=" + std::to_string(t0 + 3000))["segments"][0]["start"]
+          .get<int64_t>(),
+      t0);
+  std::string metrics = HttpGet(port, "/metrics").second;
+  EXPECT_NE(
+      metrics.find(
+          R"(usp_query_requests_total{job="serve",kind="query",code="200",route="profile"} 2)"),
+      std::string::npos)
       << metrics;
   second.Stop();
 }

@@ -3,7 +3,6 @@
 // materializer thread and the HTTP server.
 #include "runtime/query/serve_main.h"
 
-
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -79,8 +78,10 @@ int Serve(const ServeFlags& flags) {
                   catalog.status().ToString());
     return 1;
   }
-  if (catalog->topic_by_signal.empty()) {
-    spdlog::warn("no valid UserSignal in {}: nothing to materialize", flags.resources);
+  if (catalog->topic_by_signal.empty() && catalog->topic_by_segment.empty() &&
+      catalog->topic_by_job.empty()) {
+    spdlog::warn("no valid UserSignal, UserSegment or SessionJob in {}: nothing to materialize",
+                 flags.resources);
   }
   std::vector<int32_t> partitions;
   if (!flags.partitions.empty()) {
@@ -104,9 +105,10 @@ int Serve(const ServeFlags& flags) {
   }
   MaterializerOptions materializer_options;
   materializer_options.topics = catalog->SignalsByTopic();
+  materializer_options.segment_topics = catalog->SegmentsByTopic();
+  materializer_options.session_topics = catalog->JobsByTopic();
   materializer_options.partitions = partitions;
-  std::vector<std::string> topics;
-  for (const auto& [topic, signals] : materializer_options.topics) topics.push_back(topic);
+  std::vector<std::string> topics = materializer_options.AllTopics();
 
   auto partition_count = WaitForPartitionCount(source->get(), topics);
   if (!partition_count.ok()) {
@@ -145,9 +147,11 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("{}", server.status().ToString());
     return 1;
   }
-  spdlog::info("serving {} signals from {} on {}:{} ({} partitions, store {})",
-               catalog->topic_by_signal.size(), flags.bootstrap, flags.address, (*server)->port(),
-               *partition_count, flags.data_dir);
+  spdlog::info(
+      "serving {} signals, {} segments, {} session jobs from {} on {}:{} ({} partitions, store {})",
+      catalog->topic_by_signal.size(), catalog->topic_by_segment.size(),
+      catalog->topic_by_job.size(), flags.bootstrap, flags.address, (*server)->port(),
+      *partition_count, flags.data_dir);
   if (!flags.port_file.empty()) {
     Status written = WriteFileAtomically(flags.port_file, std::to_string((*server)->port()) + "\n");
     if (!written.ok()) {
@@ -176,10 +180,10 @@ int Serve(const ServeFlags& flags) {
 
 int RunServe(int argc, char** argv) {
   ServeFlags flags;
-  CLI::App app{"Materialize the signal output topics into RocksDB and serve the query API",
+  CLI::App app{"Materialize the output topics into RocksDB and serve the query API",
                "usp-runtime serve"};
   app.add_option("--resources", flags.resources,
-                 "UserSignal resource file or directory (the signal catalog)")
+                 "resource file or directory (UserSignal, UserSegment, SessionJob: the catalog)")
       ->required();
   app.add_option("--bootstrap", flags.bootstrap, "Kafka bootstrap servers, HOST:PORT[,...]")
       ->required();

@@ -18,6 +18,8 @@
 #include <thread>
 
 #include "core/murmur2.h"
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 #include "runtime/common/shutdown.h"
 #include "runtime/kafka/embedded_kafka.h"
@@ -69,10 +71,28 @@ TEST(RunServe, ServesMaterializedSignalsAndStopsOnShutdown) {
             "spec:\n"
             "  eventSources:\n"
             "    - kafkaTopic: searches\n";
+    std::ofstream jobs(dir / "jobs.yaml");
+    jobs << "apiVersion: usp.dev/v1alpha1\n"
+            "kind: UserSegment\n"
+            "metadata: {name: planner}\n"
+            "spec:\n"
+            "  enter: {signals: [search]}\n"
+            "  expireAfter: 14d\n"
+            "---\n"
+            "apiVersion: usp.dev/v1alpha1\n"
+            "kind: SessionJob\n"
+            "metadata: {name: engagement}\n"
+            "spec:\n"
+            "  signals: [search]\n"
+            "  window: {type: sliding, size: 10m, slide: 5m}\n"
+            "  aggregations: [{name: events, fn: count}]\n"
+            "  outputTopic: custom.sessions\n";
   }
   auto kafka = EmbeddedKafka::Start();
   ASSERT_TRUE(kafka.ok());
   ASSERT_TRUE((*kafka)->CreateTopic("usp.signal.search", 2).ok());
+  ASSERT_TRUE((*kafka)->CreateTopic("usp.segment.planner", 2).ok());
+  ASSERT_TRUE((*kafka)->CreateTopic("custom.sessions", 2).ok());
   ProducerOptions producer_options;
   producer_options.bootstrap = (*kafka)->bootstrap();
   auto producer = KafkaProducer::Create(producer_options, nullptr);
@@ -82,15 +102,29 @@ TEST(RunServe, ServesMaterializedSignalsAndStopsOnShutdown) {
                   ->Produce("usp.signal.search", PartitionForKey("u1", 2), "u1",
                             SerializeSignalRecord(record), 0, 0)
                   .ok());
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  SegmentRecord segment{
+      "u1", "planner", true, now - 1000, now + 3600000, now, SegmentReason::kEnter};
+  ASSERT_TRUE((*producer)
+                  ->Produce("usp.segment.planner", PartitionForKey("u1", 2), "u1",
+                            SerializeSegmentRecord(segment), 0, 0)
+                  .ok());
+  SessionRecord session{"u1", "engagement", 0, 600000, R"({"events":2})", std::nullopt, 600100};
+  ASSERT_TRUE((*producer)
+                  ->Produce("custom.sessions", PartitionForKey("u1", 2), "u1",
+                            SerializeSessionRecord(session), 0, 0)
+                  .ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
 
   fs::path port_file = dir / "port";
   int exit_code = -1;
   std::thread serve([&] {
     exit_code =
-        RunServeWith({"serve", "--resources", (dir / "search.yaml").string(), "--bootstrap",
-                      (*kafka)->bootstrap(), "--data-dir", (dir / "data").string(), "--port", "0",
-                      "--address", "127.0.0.1", "--port-file", port_file.string()});
+        RunServeWith({"serve", "--resources", dir.string(), "--bootstrap", (*kafka)->bootstrap(),
+                      "--data-dir", (dir / "data").string(), "--port", "0", "--address",
+                      "127.0.0.1", "--port-file", port_file.string()});
   });
   uint16_t port = 0;
   for (int i = 0; i < 300 && port == 0; ++i) {
@@ -111,6 +145,16 @@ TEST(RunServe, ServesMaterializedSignalsAndStopsOnShutdown) {
   EXPECT_EQ(status, 200);
   EXPECT_EQ(body, R"({"user_id":"u1","signals":[)" + SerializeSignalRecord(record) +
                       R"(],"freshness":{"search":1700000000000}})");
+  auto [segments_status, segments_body] = HttpGet(port, "/v1/users/u1/segments");
+  EXPECT_EQ(segments_status, 200);
+  nlohmann::json segments = nlohmann::json::parse(segments_body)["segments"];
+  ASSERT_EQ(segments.size(), 1u);
+  EXPECT_EQ(segments[0]["in_segment"], true);
+  EXPECT_EQ(segments[0]["start"].get<int64_t>(), now - 1000);
+  auto [sessions_status, sessions_body] = HttpGet(port, "/v1/users/u1/sessions?job=engagement");
+  EXPECT_EQ(sessions_status, 200);
+  EXPECT_EQ(sessions_body,
+            R"({"user_id":"u1","sessions":[)" + SerializeSessionRecord(session) + "]}");
   RequestShutdown();
   serve.join();
   EXPECT_EQ(exit_code, 0);

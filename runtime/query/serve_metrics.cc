@@ -71,13 +71,13 @@ MaterializerProbe::MaterializerProbe(MetricsRegistry* metrics) {
   auto& registry = metrics->registry();
   consumed_ = &prometheus::BuildCounter()
                    .Name("usp_events_consumed_total")
-                   .Help("Signal records consumed from the output topics")
+                   .Help("Records (signal, segment, session) consumed from the output topics")
                    .Labels(JobLabels())
                    .Register(registry)
                    .Add({});
   written_ = &prometheus::BuildCounter()
                   .Name("usp_events_written_total")
-                  .Help("Signal records written to the store")
+                  .Help("Records (signal, segment, session) written to the store")
                   .Labels(JobLabels())
                   .Register(registry)
                   .Add({});
@@ -93,13 +93,13 @@ MaterializerProbe::MaterializerProbe(MetricsRegistry* metrics) {
                      .Register(registry);
   event_latency_ = &prometheus::BuildHistogram()
                         .Name("usp_event_latency_seconds")
-                        .Help("Event time to written in the store")
+                        .Help("Event time of a signal record to written in the store")
                         .Labels(JobLabels())
                         .Register(registry)
                         .Add({}, LatencyBuckets());
   ingestion_latency_ = &prometheus::BuildHistogram()
                             .Name("usp_ingestion_latency_seconds")
-                            .Help("Kafka append time of the signal record to written in the store")
+                            .Help("Kafka append time of an output record to written in the store")
                             .Labels(JobLabels())
                             .Register(registry)
                             .Add({}, LatencyBuckets());

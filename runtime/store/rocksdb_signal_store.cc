@@ -1,7 +1,9 @@
-// SignalStore on RocksDB. Two column families:
-//   "signals": the rows (layout in signal_key.h), compressed, prefix bloom
-//              on partition|user so a lookup of an absent user is cheap.
-//   "default": metadata: the partition count, consumed offsets, freshness.
+// SignalStore on RocksDB. Four column families:
+//   "signals":  signal rows (layout in signal_key.h), compressed, prefix bloom
+//               on partition|user so a lookup of an absent user is cheap.
+//   "segments": segment rows, same options.
+//   "sessions": session rows, same options.
+//   "default":  metadata: the partition count, consumed offsets, freshness.
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
@@ -24,6 +26,8 @@ namespace usp {
 namespace {
 
 constexpr char kSignalsFamily[] = "signals";
+constexpr char kSegmentsFamily[] = "segments";
+constexpr char kSessionsFamily[] = "sessions";
 constexpr char kPartitionsKey[] = "partitions";
 constexpr char kOffsetTag = 'o';     // 'o' | len(topic) topic | partition:u32 -> next:i64
 constexpr char kFreshnessTag = 'w';  // 'w' | signal -> watermark:i64
@@ -133,7 +137,10 @@ class RocksDbSignalStore : public SignalStore {
     row_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
     std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, meta_options}, {kSignalsFamily, row_options}};
+        {rocksdb::kDefaultColumnFamilyName, meta_options},
+        {kSignalsFamily, row_options},
+        {kSegmentsFamily, row_options},
+        {kSessionsFamily, row_options}};
     rocksdb::DB* db = nullptr;
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -144,6 +151,8 @@ class RocksDbSignalStore : public SignalStore {
     db_.reset(db);
     meta_ = handles_[0];
     rows_ = handles_[1];
+    segments_ = handles_[2];
+    sessions_ = handles_[3];
 
     USP_RETURN_IF_ERROR(InitPartitions(options.partitions));
     return LoadFreshness();
@@ -151,14 +160,25 @@ class RocksDbSignalStore : public SignalStore {
 
   int32_t partitions() const override { return partitions_; }
 
-  Status Write(const std::vector<SignalRecord>& records,
-               const std::vector<PartitionOffset>& offsets) override {
+  Status Apply(const StoreBatch& input) override {
     std::lock_guard<std::mutex> write_lock(write_mutex_);
     rocksdb::WriteBatch batch;
     std::map<std::string, int64_t> advanced;
+    for (const SegmentRecord& record : input.segments) {
+      int32_t partition = PartitionForKey(record.user_id, partitions_);
+      USP_RETURN_IF_ERROR(FromRocks(
+          batch.Put(segments_, EncodeSegmentKey(partition, record), EncodeSegmentValue(record)),
+          "batch"));
+    }
+    for (const SessionRecord& record : input.sessions) {
+      int32_t partition = PartitionForKey(record.user_id, partitions_);
+      USP_RETURN_IF_ERROR(FromRocks(
+          batch.Put(sessions_, EncodeSessionKey(partition, record), EncodeSessionValue(record)),
+          "batch"));
+    }
     {
       std::lock_guard<std::mutex> lock(freshness_mutex_);
-      for (const SignalRecord& record : records) {
+      for (const SignalRecord& record : input.signals) {
         int32_t partition = PartitionForKey(record.user_id, partitions_);
         USP_RETURN_IF_ERROR(FromRocks(
             batch.Put(rows_, EncodeRowKey(partition, record), EncodeRowValue(record)), "batch"));
@@ -172,7 +192,7 @@ class RocksDbSignalStore : public SignalStore {
       USP_RETURN_IF_ERROR(
           FromRocks(batch.Put(meta_, FreshnessKey(signal), EncodeI64(watermark)), "batch"));
     }
-    for (const PartitionOffset& offset : offsets) {
+    for (const PartitionOffset& offset : input.offsets) {
       USP_RETURN_IF_ERROR(FromRocks(batch.Put(meta_, OffsetKey(offset.topic, offset.partition),
                                               EncodeI64(offset.next_offset)),
                                     "batch"));
@@ -184,6 +204,41 @@ class RocksDbSignalStore : public SignalStore {
   }
 
   Result<std::vector<SignalRecord>> Query(const SignalQuery& query) const override {
+    return QueryAt(query, nullptr);
+  }
+
+  Result<std::vector<SegmentRecord>> QuerySegments(const SegmentQuery& query) const override {
+    return QuerySegmentsAt(query, nullptr);
+  }
+
+  Result<std::vector<SessionRecord>> QuerySessions(const SessionQuery& query) const override {
+    return QuerySessionsAt(query, nullptr);
+  }
+
+  Result<UserProfile> QueryProfile(const SignalQuery& signals, const SegmentQuery& segments,
+                                   const SessionQuery& sessions) const override {
+    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    UserProfile profile;
+    Status status = [&]() -> Status {
+      auto s = QueryAt(signals, snapshot);
+      if (!s.ok()) return s.status();
+      profile.signals = std::move(s).value();
+      auto g = QuerySegmentsAt(segments, snapshot);
+      if (!g.ok()) return g.status();
+      profile.segments = std::move(g).value();
+      auto w = QuerySessionsAt(sessions, snapshot);
+      if (!w.ok()) return w.status();
+      profile.sessions = std::move(w).value();
+      return Status::Ok();
+    }();
+    db_->ReleaseSnapshot(snapshot);
+    if (!status.ok()) return status;
+    return profile;
+  }
+
+ private:
+  Result<std::vector<SignalRecord>> QueryAt(const SignalQuery& query,
+                                            const rocksdb::Snapshot* snapshot) const {
     std::vector<SignalRecord> out;
     if (query.limit <= 0 || query.start >= query.end) return out;
     int32_t partition = PartitionForKey(query.user_id, partitions_);
@@ -196,6 +251,7 @@ class RocksDbSignalStore : public SignalStore {
     rocksdb::Slice upper_slice;
     rocksdb::ReadOptions read_options;
     read_options.prefix_same_as_start = true;
+    read_options.snapshot = snapshot;
     if (query.start > std::numeric_limits<int64_t>::min()) {
       upper = prefix;
       AppendInvertedTime(query.start - 1, &upper);
@@ -231,6 +287,74 @@ class RocksDbSignalStore : public SignalStore {
     return out;
   }
 
+  Result<std::vector<SegmentRecord>> QuerySegmentsAt(const SegmentQuery& query,
+                                                     const rocksdb::Snapshot* snapshot) const {
+    std::vector<SegmentRecord> out;
+    int32_t partition = PartitionForKey(query.user_id, partitions_);
+    const std::string prefix = EncodeUserPrefix(partition, query.user_id);
+    rocksdb::ReadOptions read_options;
+    read_options.prefix_same_as_start = true;
+    read_options.snapshot = snapshot;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, segments_));
+    // Per segment: memberships latest start first, versions newest first.
+    // The first row with start <= at is the answer for its segment.
+    std::string done_segment;
+    bool have_done = false;
+    SegmentRecord record;
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (!key.starts_with(prefix)) break;
+      if (!DecodeSegmentRow(key, prefix.size(),
+                            std::string_view(it->value().data(), it->value().size()), &record)) {
+        return Status::Internal("malformed segment row in the store");
+      }
+      if (have_done && record.segment == done_segment) continue;
+      if (record.start > query.at) continue;
+      if (!query.segments.empty() && !query.segments.contains(record.segment)) continue;
+      done_segment = record.segment;
+      have_done = true;
+      record.user_id = query.user_id;
+      out.push_back(record);
+    }
+    USP_RETURN_IF_ERROR(FromRocks(it->status(), "read segments"));
+    // Keys order segments by length-prefixed name; answer by name.
+    std::sort(out.begin(), out.end(),
+              [](const SegmentRecord& a, const SegmentRecord& b) { return a.segment < b.segment; });
+    return out;
+  }
+
+  Result<std::vector<SessionRecord>> QuerySessionsAt(const SessionQuery& query,
+                                                     const rocksdb::Snapshot* snapshot) const {
+    std::vector<SessionRecord> out;
+    if (query.limit <= 0) return out;
+    int32_t partition = PartitionForKey(query.user_id, partitions_);
+    const std::string prefix = EncodeUserPrefix(partition, query.user_id);
+    rocksdb::ReadOptions read_options;
+    read_options.prefix_same_as_start = true;
+    read_options.snapshot = snapshot;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, sessions_));
+    std::string last_identity;
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      if (!key.starts_with(prefix)) break;
+      std::string_view identity = key.substr(0, key.size() - 8);
+      if (identity == last_identity) continue;
+      last_identity.assign(identity);
+      SessionRecord record;
+      if (!DecodeSessionRow(key, prefix.size(),
+                            std::string_view(it->value().data(), it->value().size()), &record)) {
+        return Status::Internal("malformed session row in the store");
+      }
+      if (!query.jobs.empty() && !query.jobs.contains(record.job)) continue;
+      record.user_id = query.user_id;
+      out.push_back(std::move(record));
+      if (out.size() >= static_cast<size_t>(query.limit)) break;
+    }
+    USP_RETURN_IF_ERROR(FromRocks(it->status(), "read sessions"));
+    return out;
+  }
+
+ public:
   Result<std::vector<PartitionOffset>> ReadOffsets() const override {
     std::vector<PartitionOffset> out;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
@@ -263,8 +387,11 @@ class RocksDbSignalStore : public SignalStore {
   }
 
   Status Compact() override {
-    return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), rows_, nullptr, nullptr),
-                     "compact");
+    for (rocksdb::ColumnFamilyHandle* family : {rows_, segments_, sessions_}) {
+      USP_RETURN_IF_ERROR(FromRocks(
+          db_->CompactRange(rocksdb::CompactRangeOptions(), family, nullptr, nullptr), "compact"));
+    }
+    return Status::Ok();
   }
 
   Result<SignalStoreStats> Stats() const override {
@@ -316,6 +443,8 @@ class RocksDbSignalStore : public SignalStore {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* rows_ = nullptr;
+  rocksdb::ColumnFamilyHandle* segments_ = nullptr;
+  rocksdb::ColumnFamilyHandle* sessions_ = nullptr;
   rocksdb::CompressionType compression_ = rocksdb::kNoCompression;
   int32_t partitions_ = 0;
 
@@ -325,6 +454,22 @@ class RocksDbSignalStore : public SignalStore {
 };
 
 }  // namespace
+
+Result<UserProfile> SignalStore::QueryProfile(const SignalQuery& signals,
+                                              const SegmentQuery& segments,
+                                              const SessionQuery& sessions) const {
+  UserProfile profile;
+  auto s = Query(signals);
+  if (!s.ok()) return s.status();
+  profile.signals = std::move(s).value();
+  auto g = QuerySegments(segments);
+  if (!g.ok()) return g.status();
+  profile.segments = std::move(g).value();
+  auto w = QuerySessions(sessions);
+  if (!w.ok()) return w.status();
+  profile.sessions = std::move(w).value();
+  return profile;
+}
 
 Result<std::unique_ptr<SignalStore>> SignalStore::Open(const std::filesystem::path& dir,
                                                        const SignalStoreOptions& options) {

@@ -104,4 +104,106 @@ std::optional<std::string_view> DecodeRowValue(std::string_view value) {
   return value.substr(1);
 }
 
+std::string EncodeSegmentKey(int32_t partition, const SegmentRecord& record) {
+  std::string out;
+  out.reserve(32 + record.user_id.size() + record.segment.size());
+  AppendU32(static_cast<uint32_t>(partition), &out);
+  AppendString(record.user_id, &out);
+  AppendString(record.segment, &out);
+  AppendInvertedTime(record.start, &out);
+  AppendInvertedTime(record.version, &out);
+  return out;
+}
+
+std::string EncodeSegmentValue(const SegmentRecord& record) {
+  std::string out;
+  out.reserve(12);
+  out.push_back(kRowFormatV1);
+  out.push_back(record.in_segment ? 1 : 0);
+  out.push_back(static_cast<char>(record.reason));
+  out.push_back(record.expiration ? 1 : 0);
+  AppendU64(static_cast<uint64_t>(record.expiration.value_or(0)), &out);
+  return out;
+}
+
+bool DecodeSegmentRow(std::string_view key, size_t prefix_size, std::string_view value,
+                      SegmentRecord* record) {
+  if (key.size() < prefix_size) return false;
+  size_t pos = prefix_size;
+  std::string_view segment;
+  if (!ReadString(key, &pos, &segment)) return false;
+  if (key.size() - pos != 16) return false;
+  if (value.size() != 12 || value[0] != kRowFormatV1) return false;
+  uint8_t reason = static_cast<uint8_t>(value[2]);
+  if (reason > static_cast<uint8_t>(SegmentReason::kExpired)) return false;
+  record->segment.assign(segment);
+  record->start = DecodeInvertedTime(key.substr(pos, 8));
+  record->version = DecodeInvertedTime(key.substr(pos + 8, 8));
+  record->in_segment = value[1] != 0;
+  record->reason = static_cast<SegmentReason>(reason);
+  if (value[3] != 0) {
+    record->expiration = static_cast<int64_t>(DecodeU64(value.substr(4, 8)));
+  } else {
+    record->expiration.reset();
+  }
+  return true;
+}
+
+std::string EncodeSessionKey(int32_t partition, const SessionRecord& record) {
+  std::string out;
+  out.reserve(40 + record.user_id.size() + record.job.size());
+  AppendU32(static_cast<uint32_t>(partition), &out);
+  AppendString(record.user_id, &out);
+  AppendInvertedTime(record.window_end, &out);
+  AppendString(record.job, &out);
+  AppendInvertedTime(record.window_start, &out);
+  AppendInvertedTime(record.version, &out);
+  return out;
+}
+
+std::string EncodeSessionValue(const SessionRecord& record) {
+  std::string out;
+  out.reserve(6 + record.aggregations_json.size() +
+              (record.async_result_json ? record.async_result_json->size() : 0));
+  out.push_back(kRowFormatV1);
+  AppendString(record.aggregations_json, &out);
+  if (record.async_result_json) {
+    out.push_back(1);
+    out.append(*record.async_result_json);
+  } else {
+    out.push_back(0);
+  }
+  return out;
+}
+
+bool DecodeSessionRow(std::string_view key, size_t prefix_size, std::string_view value,
+                      SessionRecord* record) {
+  if (key.size() < prefix_size + 8) return false;
+  size_t pos = prefix_size;
+  int64_t window_end = DecodeInvertedTime(key.substr(pos, 8));
+  pos += 8;
+  std::string_view job;
+  if (!ReadString(key, &pos, &job)) return false;
+  if (key.size() - pos != 16) return false;
+  if (value.empty() || value[0] != kRowFormatV1) return false;
+  size_t vpos = 1;
+  std::string_view aggregations;
+  if (!ReadString(value, &vpos, &aggregations)) return false;
+  if (vpos >= value.size()) return false;
+  bool has_async = value[vpos] != 0;
+  ++vpos;
+  if (!has_async && vpos != value.size()) return false;
+  record->job.assign(job);
+  record->window_end = window_end;
+  record->window_start = DecodeInvertedTime(key.substr(pos, 8));
+  record->version = DecodeInvertedTime(key.substr(pos + 8, 8));
+  record->aggregations_json.assign(aggregations);
+  if (has_async) {
+    record->async_result_json = std::string(value.substr(vpos));
+  } else {
+    record->async_result_json.reset();
+  }
+  return true;
+}
+
 }  // namespace usp

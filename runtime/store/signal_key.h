@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 
 namespace usp {
@@ -51,6 +53,33 @@ std::optional<RowKeySuffix> DecodeRowKeySuffix(std::string_view key, size_t pref
 
 // The attributes JSON of a row value; nullopt for an unknown format.
 std::optional<std::string_view> DecodeRowValue(std::string_view value);
+
+// ---- Segment rows (column family "segments") ----
+//
+//   partition:u32 | len(user):u32 user | len(segment):u32 segment | ~start:u64 | ~version:u64
+//   value = kRowFormatV1 | in_segment:u8 | reason:u8 | has_expiration:u8 | expiration:i64
+//
+// One user's memberships of one segment are adjacent, latest start first,
+// and each membership's versions newest first.
+std::string EncodeSegmentKey(int32_t partition, const SegmentRecord& record);
+std::string EncodeSegmentValue(const SegmentRecord& record);
+// Decodes a segment row (key with a user prefix of `prefix_size` bytes) into
+// *record (user_id is left untouched). False when malformed.
+bool DecodeSegmentRow(std::string_view key, size_t prefix_size, std::string_view value,
+                      SegmentRecord* record);
+
+// ---- Session rows (column family "sessions") ----
+//
+//   partition:u32 | len(user):u32 user | ~window_end:u64 | len(job):u32 job |
+//   ~window_start:u64 | ~version:u64
+//   value = kRowFormatV1 | len(aggregations):u32 aggregations | has_async:u8 [async_result]
+//
+// A forward scan meets the newest window_end first and, per window, the
+// newest version first.
+std::string EncodeSessionKey(int32_t partition, const SessionRecord& record);
+std::string EncodeSessionValue(const SessionRecord& record);
+bool DecodeSessionRow(std::string_view key, size_t prefix_size, std::string_view value,
+                      SessionRecord* record);
 
 // Order-preserving, inverted encoding of an int64 (newer sorts first).
 void AppendInvertedTime(int64_t t, std::string* out);

@@ -74,5 +74,58 @@ TEST(SignalKey, RoundTripsTheValue) {
   EXPECT_FALSE(DecodeRowValue("\x07{}").has_value());
 }
 
+TEST(SegmentKey, RoundTripsAndOrdersLatestStartThenNewestVersionFirst) {
+  SegmentRecord r{"u1", "planner", true, 1000, 5000, 1100, SegmentReason::kEnter};
+  std::string prefix = EncodeUserPrefix(3, "u1");
+  std::string key = EncodeSegmentKey(3, r);
+  ASSERT_TRUE(key.starts_with(prefix));
+  SegmentRecord back;
+  ASSERT_TRUE(DecodeSegmentRow(key, prefix.size(), EncodeSegmentValue(r), &back));
+  back.user_id = "u1";
+  EXPECT_EQ(back, r);
+
+  SegmentRecord ended{"u1", "planner", false, 1000, std::nullopt, 1200, SegmentReason::kExit};
+  ended.expiration = 1500;
+  SegmentRecord open{"u1", "planner", true, 1000, std::nullopt, 1300, SegmentReason::kEnter};
+  ASSERT_TRUE(
+      DecodeSegmentRow(EncodeSegmentKey(3, open), prefix.size(), EncodeSegmentValue(open), &back));
+  EXPECT_FALSE(back.expiration.has_value());
+  // Newer version sorts first; a later start sorts before an earlier one.
+  EXPECT_LT(EncodeSegmentKey(3, ended), EncodeSegmentKey(3, r));
+  SegmentRecord later = r;
+  later.start = 2000;
+  later.version = 1;
+  EXPECT_LT(EncodeSegmentKey(3, later), EncodeSegmentKey(3, r));
+  EXPECT_FALSE(DecodeSegmentRow(key, prefix.size(), "\x01", &back));
+  EXPECT_FALSE(
+      DecodeSegmentRow(key.substr(0, key.size() - 1), prefix.size(), EncodeSegmentValue(r), &back));
+}
+
+TEST(SessionKey, RoundTripsAndOrdersNewestWindowEndFirst) {
+  SessionRecord r{"u1", "engagement", 1000, 2000, R"({"n":3})", std::nullopt, 2100};
+  std::string prefix = EncodeUserPrefix(1, "u1");
+  SessionRecord back;
+  ASSERT_TRUE(
+      DecodeSessionRow(EncodeSessionKey(1, r), prefix.size(), EncodeSessionValue(r), &back));
+  back.user_id = "u1";
+  EXPECT_EQ(back, r);
+  SessionRecord with_async = r;
+  with_async.async_result_json = R"({"score":0.5})";
+  with_async.version = 2200;
+  ASSERT_TRUE(DecodeSessionRow(EncodeSessionKey(1, with_async), prefix.size(),
+                               EncodeSessionValue(with_async), &back));
+  back.user_id = "u1";
+  EXPECT_EQ(back, with_async);
+  // Same window: identical key up to the version, newer version first.
+  std::string a = EncodeSessionKey(1, with_async), b = EncodeSessionKey(1, r);
+  EXPECT_EQ(a.substr(0, a.size() - 8), b.substr(0, b.size() - 8));
+  EXPECT_LT(a, b);
+  SessionRecord newer_window = r;
+  newer_window.window_start = 1500;
+  newer_window.window_end = 2500;
+  EXPECT_LT(EncodeSessionKey(1, newer_window), b);
+  EXPECT_FALSE(DecodeSessionRow(b, prefix.size(), "\x01", &back));
+}
+
 }  // namespace
 }  // namespace usp

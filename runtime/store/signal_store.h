@@ -1,6 +1,6 @@
 #pragma once
-// SignalStore: the query service's materialized view of the signal output
-// topics, on RocksDB.
+// SignalStore: the query service's materialized view of the output topics
+// (signals, segments, sessions), on RocksDB.
 //
 // Writes are append-only. A row's identity is (signal, user, event time,
 // event id); its version is the processing timestamp. Reads return the
@@ -18,8 +18,15 @@
 // It says how far event time has progressed in the view, not that every
 // earlier event has arrived (events can arrive out of order).
 //
-// Thread safety: Query(), Freshness(), ReadOffsets() may be called from any
-// number of threads concurrently with one writer calling Write().
+// Segment rows: identity (segment, user, start) — one membership; version =
+// the record's version. Session rows: identity (job, user, window_start,
+// window_end); version = the record's version (an async_result arrives as a
+// newer version of the same window). Newest version wins, as for signals.
+// Every version is kept (append-only), so a user's whole segment history is
+// there for point-in-time (`at`) answers.
+//
+// Thread safety: the Query*(), Freshness(), ReadOffsets() may be called from
+// any number of threads concurrently with one writer calling Apply()/Write().
 
 #include <cstdint>
 #include <filesystem>
@@ -30,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "core/segment/segment_record.h"
+#include "core/session/session_record.h"
 #include "core/signal_record.h"
 #include "core/status.h"
 
@@ -49,6 +58,35 @@ struct SignalQuery {
   int64_t start = std::numeric_limits<int64_t>::min();  // event time, inclusive
   int64_t end = std::numeric_limits<int64_t>::max();    // event time, exclusive
   int32_t limit = 100;  // at most this many records, newest event time first
+};
+
+struct SegmentQuery {
+  std::string user_id;
+  std::set<std::string, std::less<>> segments;  // segment names; empty = every segment
+  // Memberships that start after `at` (epoch ms) are left out.
+  int64_t at = std::numeric_limits<int64_t>::max();
+};
+
+struct SessionQuery {
+  std::string user_id;
+  std::set<std::string, std::less<>> jobs;  // SessionJob names; empty = every job
+  int32_t limit = 100;                      // at most this many windows, newest window_end first
+};
+
+// One poll batch of the materializer: rows of every kind and the offsets
+// they were consumed up to, written atomically.
+struct StoreBatch {
+  std::vector<SignalRecord> signals;
+  std::vector<SegmentRecord> segments;
+  std::vector<SessionRecord> sessions;
+  std::vector<PartitionOffset> offsets;
+};
+
+// A user's rows of every kind, read from one consistent snapshot.
+struct UserProfile {
+  std::vector<SignalRecord> signals;
+  std::vector<SegmentRecord> segments;
+  std::vector<SessionRecord> sessions;
 };
 
 struct SignalStoreOptions {
@@ -78,14 +116,37 @@ class SignalStore {
   // Partition count the rows are keyed by.
   virtual int32_t partitions() const = 0;
 
-  // Atomically appends `records` and records `offsets` (each the next offset
-  // to consume) and the advanced freshness watermarks.
-  virtual Status Write(const std::vector<SignalRecord>& records,
-                       const std::vector<PartitionOffset>& offsets) = 0;
+  // Atomically appends every row of `batch` and records its offsets (each
+  // the next offset to consume) and the advanced freshness watermarks.
+  virtual Status Apply(const StoreBatch& batch) = 0;
+
+  // Apply() with signal rows only.
+  Status Write(const std::vector<SignalRecord>& records,
+               const std::vector<PartitionOffset>& offsets) {
+    StoreBatch batch;
+    batch.signals = records;
+    batch.offsets = offsets;
+    return Apply(batch);
+  }
 
   // The newest version of each matching identity, newest event time first.
   // A user with no rows gets an empty list.
   virtual Result<std::vector<SignalRecord>> Query(const SignalQuery& query) const = 0;
+
+  // The newest version of the user's memberships: for each segment, the
+  // membership with the latest start <= query.at (at most one per segment),
+  // sorted by segment name. Exactly the record SegmentsAt(..., at) answers
+  // from for that segment (core/segment/segment_query.h).
+  virtual Result<std::vector<SegmentRecord>> QuerySegments(const SegmentQuery& query) const = 0;
+
+  // The newest version of each matching window, newest window_end first
+  // (ties: job name, then newest window_start first).
+  virtual Result<std::vector<SessionRecord>> QuerySessions(const SessionQuery& query) const = 0;
+
+  // The three queries on one consistent view. The default runs them one
+  // after the other.
+  virtual Result<UserProfile> QueryProfile(const SignalQuery& signals, const SegmentQuery& segments,
+                                           const SessionQuery& sessions) const;
 
   // Every offset ever written, sorted by (topic, partition).
   virtual Result<std::vector<PartitionOffset>> ReadOffsets() const = 0;

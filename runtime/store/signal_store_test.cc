@@ -255,5 +255,128 @@ TEST(SignalStore, StoresSignalsInAtMostHalfTheirJsonSize) {
   EXPECT_LE(ratio, 0.5);
 }
 
+SegmentRecord Seg(std::string user, std::string segment, bool in, int64_t start,
+                  std::optional<int64_t> expiration, int64_t version, SegmentReason reason) {
+  return SegmentRecord{std::move(user), std::move(segment), in, start, expiration, version, reason};
+}
+
+std::vector<SegmentRecord> QuerySegs(const SignalStore& store, const std::string& user,
+                                     int64_t at = std::numeric_limits<int64_t>::max(),
+                                     std::set<std::string, std::less<>> segments = {}) {
+  SegmentQuery q;
+  q.user_id = user;
+  q.at = at;
+  q.segments = std::move(segments);
+  auto result = store.QuerySegments(q);
+  EXPECT_TRUE(result.ok()) << result.status().ToString();
+  return result.ok() ? std::move(result).value() : std::vector<SegmentRecord>{};
+}
+
+TEST(SignalStore, KeepsSegmentHistoryAndAnswersTheLatestMembershipAsOf) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  StoreBatch batch;
+  batch.segments = {
+      Seg("u1", "planner", true, 1000, 2000, 1000, SegmentReason::kEnter),
+      Seg("u1", "planner", true, 1000, 3000, 1500, SegmentReason::kEnter),     // extended
+      Seg("u1", "planner", false, 1000, 3000, 3000, SegmentReason::kExpired),  // expired
+      Seg("u1", "planner", true, 5000, 6000, 5000, SegmentReason::kEnter),     // re-entered
+      Seg("u1", "vip", true, 100, std::nullopt, 100, SegmentReason::kEnter),
+      Seg("u10", "planner", true, 1, 2, 1, SegmentReason::kEnter),
+  };
+  batch.offsets = {{"usp.segment.planner", 0, 6}};
+  ASSERT_TRUE(store->Apply(batch).ok());
+
+  auto now = QuerySegs(*store, "u1");
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_EQ(now[0], Seg("u1", "planner", true, 5000, 6000, 5000, SegmentReason::kEnter));
+  EXPECT_EQ(now[1], Seg("u1", "vip", true, 100, std::nullopt, 100, SegmentReason::kEnter));
+
+  auto past = QuerySegs(*store, "u1", 2500);
+  ASSERT_EQ(past.size(), 2u);
+  EXPECT_EQ(past[0], Seg("u1", "planner", false, 1000, 3000, 3000, SegmentReason::kExpired));
+
+  EXPECT_EQ(QuerySegs(*store, "u1", 999).size(), 1u);  // only vip had started
+  EXPECT_TRUE(QuerySegs(*store, "u1", 99).empty());
+  EXPECT_EQ(QuerySegs(*store, "u1", 9999, {"vip"}).size(), 1u);
+  EXPECT_TRUE(QuerySegs(*store, "nobody").empty());
+
+  // Replaying an older version later changes nothing.
+  StoreBatch replay;
+  replay.segments = {Seg("u1", "planner", true, 5000, 5500, 4999, SegmentReason::kEnter)};
+  ASSERT_TRUE(store->Apply(replay).ok());
+  EXPECT_EQ(QuerySegs(*store, "u1")[0].expiration, 6000);
+
+  auto offsets = store->ReadOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(*offsets, (std::vector<PartitionOffset>{{"usp.segment.planner", 0, 6}}));
+}
+
+TEST(SignalStore, SessionsNewestWindowFirstWithTheNewestVersionOfEachWindow) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  StoreBatch batch;
+  batch.sessions = {
+      {"u1", "engagement", 0, 1000, R"({"n":1})", std::nullopt, 1100},
+      {"u1", "engagement", 1000, 2000, R"({"n":2})", std::nullopt, 2100},
+      {"u1", "engagement", 1000, 2000, R"({"n":2})", R"({"score":0.9})", 2500},  // async
+      {"u1", "clicks", 500, 1500, R"({"c":4})", std::nullopt, 1600},
+      {"u2", "engagement", 0, 1000, R"({"n":7})", std::nullopt, 1100},
+  };
+  ASSERT_TRUE(store->Apply(batch).ok());
+  // An older version arriving later loses.
+  StoreBatch late;
+  late.sessions = {{"u1", "engagement", 1000, 2000, R"({"n":0})", std::nullopt, 2000}};
+  ASSERT_TRUE(store->Apply(late).ok());
+
+  SessionQuery q;
+  q.user_id = "u1";
+  auto all = store->QuerySessions(q);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].window_end, 2000);
+  EXPECT_EQ((*all)[0].version, 2500);
+  EXPECT_EQ((*all)[0].async_result_json, std::optional<std::string>(R"({"score":0.9})"));
+  EXPECT_EQ((*all)[1].job, "clicks");
+  EXPECT_EQ((*all)[2].window_end, 1000);
+  EXPECT_EQ((*all)[2].user_id, "u1");
+
+  q.jobs = {"engagement"};
+  q.limit = 1;
+  auto one = store->QuerySessions(q);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ((*one)[0].window_end, 2000);
+
+  q.user_id = "nobody";
+  auto none = store->QuerySessions(q);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(SignalStore, ProfileReadsEveryKindAndSurvivesAReopen) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    StoreBatch batch;
+    batch.signals = {Rec("u1", "search", 1000, "e1", 1100)};
+    batch.segments = {Seg("u1", "planner", true, 1000, 9000, 1100, SegmentReason::kEnter)};
+    batch.sessions = {{"u1", "engagement", 0, 1000, "{}", std::nullopt, 1100}};
+    ASSERT_TRUE(store->Apply(batch).ok());
+  }
+  auto store = OpenStore(dir.path(), 0);
+  SignalQuery signals;
+  signals.user_id = "u1";
+  SegmentQuery segments;
+  segments.user_id = "u1";
+  SessionQuery sessions;
+  sessions.user_id = "u1";
+  auto profile = store->QueryProfile(signals, segments, sessions);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->signals.size(), 1u);
+  EXPECT_EQ(profile->segments.size(), 1u);
+  EXPECT_EQ(profile->sessions.size(), 1u);
+}
+
 }  // namespace
 }  // namespace usp
