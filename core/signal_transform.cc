@@ -1,8 +1,11 @@
 #include "core/signal_transform.h"
 
 #include <charconv>
+#include <exception>
 
 #include "core/event_time.h"
+#include "core/plugin/signal_transform_registry.h"
+#include "core/plugin/usp_plugin.h"
 
 namespace usp {
 namespace {
@@ -49,6 +52,11 @@ bool AssignIdentifier(element value, std::string* out) {
 }  // namespace
 
 Result<std::unique_ptr<SignalTransform>> SignalTransform::Create(const UserSignal& signal) {
+  return Create(signal, SignalTransformRegistry::Global());
+}
+
+Result<std::unique_ptr<SignalTransform>> SignalTransform::Create(
+    const UserSignal& signal, const SignalTransformRegistry& registry) {
   if (signal.spec.type != SignalType::kSimple) {
     return Status::InvalidArgument("SignalTransform handles type simple only, got " +
                                    std::string(ToString(signal.spec.type)));
@@ -56,10 +64,31 @@ Result<std::unique_ptr<SignalTransform>> SignalTransform::Create(const UserSigna
   if (signal.spec.event_sources.empty()) {
     return Status::InvalidArgument("UserSignal " + signal.metadata.name + " has no event sources");
   }
-  return std::unique_ptr<SignalTransform>(new SignalTransform(signal));
+  std::unique_ptr<SignalTransformPlugin> plugin;
+  if (!signal.spec.transform.empty()) {
+    if (!registry.Contains(signal.spec.transform)) {
+      return Status::InvalidArgument(
+          "spec.transform: no signal transform plug-in named \"" + signal.spec.transform +
+          "\" (registered: " + JoinPluginNames(registry.Names()) +
+          "); load the library that provides it with --plugin PATH or USP_PLUGIN_PATH");
+    }
+    Result<std::unique_ptr<SignalTransformPlugin>> created =
+        registry.Create(signal.spec.transform, signal);
+    if (!created.ok()) {
+      return Status::InvalidArgument("spec.transform: plug-in \"" + signal.spec.transform +
+                                     "\" refused UserSignal " + signal.metadata.name + ": " +
+                                     created.status().message());
+    }
+    plugin = std::move(created).value();
+  }
+  return std::unique_ptr<SignalTransform>(new SignalTransform(signal, std::move(plugin)));
 }
 
-SignalTransform::SignalTransform(const UserSignal& signal) : signal_(signal) {
+SignalTransform::~SignalTransform() = default;
+
+SignalTransform::SignalTransform(const UserSignal& signal,
+                                 std::unique_ptr<SignalTransformPlugin> plugin)
+    : signal_(signal), plugin_(std::move(plugin)) {
   for (const EventSource& source : signal_.spec.event_sources) {
     topics_.push_back(source.kafka_topic);
     source_filters_.push_back(source.filter);
@@ -100,6 +129,20 @@ TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t proces
   }
   if (!source_match) return TransformOutcome::kFiltered;
   if (spec.filter != nullptr && !spec.filter->Evaluate(doc)) return TransformOutcome::kFiltered;
+  if (plugin_ != nullptr) {
+    PluginEvent plugin_event{event.topic, event.partition, event.offset, event.payload, doc};
+    bool valid = false;
+    try {
+      valid = plugin_->IsValidEvent(plugin_event);
+    } catch (const std::exception& e) {
+      return Fail(error, "transform_failed",
+                  "plug-in \"" + spec.transform + "\" IsValidEvent threw: " + e.what());
+    } catch (...) {
+      return Fail(error, "transform_failed",
+                  "plug-in \"" + spec.transform + "\" IsValidEvent threw");
+    }
+    if (!valid) return TransformOutcome::kFiltered;
+  }
 
   // User id.
   std::optional<element> user_id = spec.user_id_field.Resolve(doc);
@@ -147,6 +190,11 @@ TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t proces
   record->signal.assign(signal_.metadata.name);
   record->version = processing_time_ms;
 
+  if (plugin_ != nullptr) {
+    TransformOutcome outcome = RunPlugin(event, &doc, error);
+    if (outcome != TransformOutcome::kEmitted) return outcome;
+  }
+
   // Attributes.
   std::string& attributes = record->attributes_json;
   attributes.clear();
@@ -170,6 +218,46 @@ TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t proces
     attributes.push_back('}');
   }
   return TransformOutcome::kEmitted;
+}
+
+TransformOutcome SignalTransform::RunPlugin(const SourceEvent& event, element* doc,
+                                            TransformError* error) {
+  const std::string& name = signal_.spec.transform;
+  PluginEvent plugin_event{event.topic, event.partition, event.offset, event.payload, *doc};
+  plugin_out_.clear();
+  scratch_.clear();
+  PluginTransformResult result = PluginTransformResult::kFail;
+  try {
+    result = plugin_->Transform(plugin_event, &plugin_out_, &scratch_);
+  } catch (const std::exception& e) {
+    return Fail(error, "transform_failed", "plug-in \"" + name + "\" Transform threw: " + e.what());
+  } catch (...) {
+    return Fail(error, "transform_failed", "plug-in \"" + name + "\" Transform threw");
+  }
+  switch (result) {
+    case PluginTransformResult::kKeep:
+      return TransformOutcome::kEmitted;
+    case PluginTransformResult::kReplace: {
+      element reshaped;
+      if (auto err =
+              plugin_parser_.parse(plugin_out_.data(), plugin_out_.size(), true).get(reshaped);
+          err) {
+        return Fail(
+            error, "transform_failed",
+            "plug-in \"" + name + "\" returned invalid JSON: " + simdjson::error_message(err));
+      }
+      if (reshaped.type() != element_type::OBJECT) {
+        return Fail(error, "transform_failed",
+                    "plug-in \"" + name + "\" must return a JSON object");
+      }
+      *doc = reshaped;
+      return TransformOutcome::kEmitted;
+    }
+    case PluginTransformResult::kFail:
+      break;
+  }
+  return Fail(error, "transform_failed",
+              "plug-in \"" + name + "\": " + (scratch_.empty() ? "event rejected" : scratch_));
 }
 
 }  // namespace usp

@@ -1,7 +1,9 @@
 #pragma once
 // The simple-signal transform: one source event -> zero or one signal record.
 // Pure (no I/O): decode JSON, apply the source filter and the spec filter,
-// extract user id, event time and event id, project attributes.
+// run the `spec.transform` plug-in's IsValidEvent, extract user id, event
+// time and event id, run the plug-in's Transform, project attributes.
+// (core/plugin/usp_plugin.h describes the plug-in's part.)
 
 #include <simdjson.h>
 
@@ -32,16 +34,29 @@ enum class TransformOutcome {
 
 struct TransformError {
   // Stable metric label: not_json, not_object, missing_user_id, bad_user_id,
-  // missing_event_time, bad_event_time, bad_event_id, unknown_topic.
+  // missing_event_time, bad_event_time, bad_event_id, unknown_topic,
+  // transform_failed (the plug-in failed the event, threw, or returned
+  // something other than a JSON object).
   std::string reason;
   std::string message;  // human readable, names the pointer involved
 };
 
-// Thread-compatible: owns a JSON parser; use one instance per thread.
+class SignalTransformPlugin;
+class SignalTransformRegistry;
+
+// Thread-compatible: owns a JSON parser (and its plug-in instance); use one
+// instance per thread.
 class SignalTransform {
  public:
-  // REQUIRES: spec validated, type simple.
+  // REQUIRES: spec validated, type simple. With `spec.transform`, the plug-in
+  // of that name from `registry` (default: SignalTransformRegistry::Global(),
+  // which --plugin libraries register into); an unknown name is
+  // InvalidArgument "spec.transform: no signal transform plug-in named ...
+  // (registered: ...)".
   static Result<std::unique_ptr<SignalTransform>> Create(const UserSignal& signal);
+  static Result<std::unique_ptr<SignalTransform>> Create(const UserSignal& signal,
+                                                         const SignalTransformRegistry& registry);
+  ~SignalTransform();
 
   // `processing_time_ms` becomes the record's version. user_id must be a
   // non-empty string (or an integer, rendered in decimal). The event id is the
@@ -50,12 +65,19 @@ class SignalTransform {
                          TransformError* error);
 
  private:
-  explicit SignalTransform(const UserSignal& signal);
+  SignalTransform(const UserSignal& signal, std::unique_ptr<SignalTransformPlugin> plugin);
+  // Runs the plug-in's Transform; on kEmitted *doc is the event attributes
+  // are projected from.
+  TransformOutcome RunPlugin(const SourceEvent& event, simdjson::dom::element* doc,
+                             TransformError* error);
   UserSignal signal_;
+  std::unique_ptr<SignalTransformPlugin> plugin_;  // null without spec.transform
   // Per source topic filter (index parallel to topics_).
   std::vector<std::string> topics_;
   std::vector<PredicatePtr> source_filters_;
   simdjson::dom::parser parser_;
+  simdjson::dom::parser plugin_parser_;  // parses what the plug-in returns
+  std::string plugin_out_;
   std::string scratch_;
 };
 

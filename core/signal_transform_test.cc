@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
+#include "core/plugin/signal_transform_registry.h"
+
 namespace usp {
 namespace {
 
@@ -162,6 +166,171 @@ TEST(SignalTransform, RejectsLeftJoinSignals) {
   std::optional<UserSignal> signal = ParseUserSignal(doc, &errors);
   ASSERT_TRUE(signal.has_value());
   EXPECT_FALSE(SignalTransform::Create(*signal).ok());
+}
+
+// In-process plug-ins (the loader tests in core/plugin/ load a real .so).
+// Drops events whose /kind is "bot" (throws for "throw"); Transform keeps,
+// replaces, fails or throws according to /mode.
+class ScriptedPlugin final : public SignalTransformPlugin {
+ public:
+  explicit ScriptedPlugin(int* calls) : calls_(calls) {}
+  bool IsValidEvent(const PluginEvent& event) override {
+    ++*calls_;
+    std::string_view kind;
+    if (event.document["kind"].get(kind)) return true;
+    if (kind == "throw") throw std::runtime_error("boom");
+    return kind != "bot";
+  }
+  PluginTransformResult Transform(const PluginEvent& event, std::string* out,
+                                  std::string* error) override {
+    std::string_view mode;
+    if (event.document["mode"].get(mode)) return PluginTransformResult::kKeep;
+    if (mode == "replace") {
+      std::string_view q;
+      if (event.document["q"].get(q)) q = "";
+      *out = R"({"query":")" + std::string(q) + R"(","topic":")" + std::string(event.topic) +
+             R"(","offset":)" + std::to_string(event.offset) + "}";
+      return PluginTransformResult::kReplace;
+    }
+    if (mode == "fail") {
+      *error = "q is not a query";
+      return PluginTransformResult::kFail;
+    }
+    if (mode == "array") {
+      *out = "[1]";
+      return PluginTransformResult::kReplace;
+    }
+    if (mode == "garbage") {
+      *out = "{";
+      return PluginTransformResult::kReplace;
+    }
+    throw std::runtime_error("bad mode");
+  }
+
+ private:
+  int* calls_;
+};
+
+class SignalTransformPluginTest : public SignalTransformTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(
+        registry_
+            .Register(
+                "test.scripted",
+                [this](const UserSignal& signal) -> Result<std::unique_ptr<SignalTransformPlugin>> {
+                  if (signal.metadata.name == "refused") {
+                    return Status::InvalidArgument("not for this signal");
+                  }
+                  return std::unique_ptr<SignalTransformPlugin>(
+                      std::make_unique<ScriptedPlugin>(&calls_));
+                })
+            .ok());
+  }
+  void BuildWithPlugin(const json& spec_overrides = json::object()) {
+    json spec = {{"transform", "test.scripted"}};
+    spec.update(spec_overrides);
+    Result<std::unique_ptr<SignalTransform>> t =
+        SignalTransform::Create(MakeSignal(spec), registry_);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    transform_ = std::move(t.value());
+  }
+  SignalTransformRegistry registry_;
+  int calls_ = 0;
+};
+
+TEST_F(SignalTransformPluginTest, KeepEmitsTheEventAsWithoutAPlugIn) {
+  BuildWithPlugin();
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"q":"x"})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.attributes_json, R"({"user_id":"u1","event_time":1,"q":"x"})");
+  EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(SignalTransformPluginTest, IsValidEventFalseIsFilteredNotFailed) {
+  BuildWithPlugin();
+  // No user id: the plug-in's verdict comes before the required fields.
+  EXPECT_EQ(Apply(R"({"kind":"bot"})"), TransformOutcome::kFiltered);
+  EXPECT_EQ(error_.reason, "");
+}
+
+TEST_F(SignalTransformPluginTest, SpecFiltersRunBeforeThePlugIn) {
+  BuildWithPlugin({{"filter", {{"field", "/q"}, {"op", "exists"}}}});
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1})"), TransformOutcome::kFiltered);
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(SignalTransformPluginTest, ReplacedEventBecomesTheAttributes) {
+  BuildWithPlugin();
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":7,"event_id":"e","mode":"replace","q":"rome"})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_, (SignalRecord{"u1", "searches", 7, "search-events-3-42", 1795341609999,
+                                   R"({"query":"rome","topic":"search-events","offset":42})"}));
+}
+
+TEST_F(SignalTransformPluginTest, AttributePointersAddressTheReplacedEvent) {
+  BuildWithPlugin({{"attributes", {{"where", "/query"}, {"q", "/q"}}}});
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":7,"mode":"replace","q":"rome"})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.attributes_json, R"({"q":null,"where":"rome"})");
+  // The identity fields still come from the source event.
+  EXPECT_EQ(record_.user_id, "u1");
+}
+
+TEST_F(SignalTransformPluginTest, PlugInFailuresAreTransformFailed) {
+  BuildWithPlugin();
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"mode":"fail"})"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.reason, "transform_failed");
+  EXPECT_EQ(error_.message, "plug-in \"test.scripted\": q is not a query");
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"mode":"array"})"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.message, "plug-in \"test.scripted\" must return a JSON object");
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"mode":"garbage"})"),
+            TransformOutcome::kFailed);
+  EXPECT_EQ(error_.message.rfind("plug-in \"test.scripted\" returned invalid JSON: ", 0), 0u);
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"mode":"other"})"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.message, "plug-in \"test.scripted\" Transform threw: bad mode");
+  ASSERT_EQ(Apply(R"({"kind":"throw"})"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.message, "plug-in \"test.scripted\" IsValidEvent threw: boom");
+  // Required fields keep their reasons, and the transform keeps working.
+  ASSERT_EQ(Apply(R"({"event_time":1,"mode":"replace"})"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.reason, "missing_user_id");
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"mode":"replace","q":"ok"})"),
+            TransformOutcome::kEmitted);
+}
+
+TEST_F(SignalTransformPluginTest, UnknownOrRefusingPlugInsAreSpecTransformErrors) {
+  Result<std::unique_ptr<SignalTransform>> t =
+      SignalTransform::Create(MakeSignal({{"transform", "acme.missing"}}), registry_);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(t.status().message(),
+            "spec.transform: no signal transform plug-in named \"acme.missing\" (registered: "
+            "test.scripted); load the library that provides it with --plugin PATH or "
+            "USP_PLUGIN_PATH");
+  UserSignal refused = MakeSignal({{"transform", "test.scripted"}});
+  refused.metadata.name = "refused";
+  t = SignalTransform::Create(refused, registry_);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(),
+            "spec.transform: plug-in \"test.scripted\" refused UserSignal refused: not for this "
+            "signal");
+}
+
+TEST(SignalTransformRegistry, RefusesDuplicateAndEmptyNamesAndListsNamesSorted) {
+  SignalTransformRegistry registry;
+  auto factory = [](const UserSignal&) -> Result<std::unique_ptr<SignalTransformPlugin>> {
+    return std::unique_ptr<SignalTransformPlugin>();
+  };
+  EXPECT_TRUE(registry.Register("b", factory).ok());
+  EXPECT_TRUE(registry.Register("a", factory).ok());
+  EXPECT_FALSE(registry.Register("a", factory).ok());
+  EXPECT_FALSE(registry.Register("", factory).ok());
+  EXPECT_FALSE(registry.Register("c", nullptr).ok());
+  EXPECT_EQ(registry.Names(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(JoinPluginNames(registry.Names()), "a, b");
+  EXPECT_EQ(JoinPluginNames({}), "none");
+  // A factory returning no plug-in is an internal error, not a crash.
+  EXPECT_EQ(registry.Create("a", UserSignal{}).status().code(), Status::Code::kInternal);
+  EXPECT_EQ(registry.Create("zz", UserSignal{}).status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace
