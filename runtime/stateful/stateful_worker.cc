@@ -213,6 +213,11 @@ Status StatefulWorker::Commit(int32_t partition, const std::string& key,
     ++*records;
   }
   for (const auto& o : effects.outputs) {
+    if (!o.topic.empty()) {  // a dead letter
+      USP_RETURN_IF_ERROR(Send(o.topic, kAnyPartition, o.key, o.value, o.timestamp_ms, opaque));
+      ++*records;
+      continue;
+    }
     USP_RETURN_IF_ERROR(Send(job_.output_topic, PartitionForKey(o.key, output_partitions_), o.key,
                              o.value, o.timestamp_ms, opaque));
     ++*records;
@@ -229,7 +234,8 @@ Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& 
     tickets_.erase(ticket);
     slot.tracker.Ack(m.offset);
   };
-  auto key = processor_->KeyOf(m.payload);
+  const SourceRecordMeta meta{m.topic, m.partition, m.offset, m.timestamp_ms};
+  auto key = processor_->KeyOfRecord(meta, m.payload);
   if (!key.ok()) {
     ++stats_.invalid;
     spdlog::warn("{}/{}: {}[{}]@{} skipped: {}", job_.kind, job_.name, m.topic, m.partition,
@@ -253,7 +259,7 @@ Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& 
     return Status::Ok();
   }
   ProcessorEffects effects;
-  USP_RETURN_IF_ERROR(processor_->Process(*key, m.payload, envelope.state, &effects));
+  USP_RETURN_IF_ERROR(processor_->ProcessRecord(meta, *key, m.payload, envelope.state, &effects));
   if (effects.state_changed) envelope.state = effects.state;
   envelope.offsets[topic] = m.offset;
   int records = 0;

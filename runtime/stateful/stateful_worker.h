@@ -46,6 +46,18 @@ struct ProcessorOutput {
   std::string key;  // the output record's key (a user id): partition = murmur2(key)
   std::string value;
   int64_t timestamp_ms = 0;
+  // Empty: the job's output topic. Otherwise another topic (a dead-letter
+  // topic), written to any partition.
+  std::string topic = {};
+};
+
+// Where a source record comes from (a join must know its side, and the
+// default event id is "<topic>-<partition>-<offset>").
+struct SourceRecordMeta {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = -1;  // Kafka message timestamp, -1 if none
 };
 
 // What processing one record or one timer does.
@@ -70,6 +82,16 @@ class KeyedProcessor {
                          const std::optional<std::string>& state, ProcessorEffects* out) = 0;
   virtual Status OnTimer(std::string_view key, int64_t at_ms,
                          const std::optional<std::string>& state, ProcessorEffects* out) = 0;
+  // What the worker calls: the two above with the record's origin. The
+  // defaults ignore it; override when the topic matters (left_join).
+  virtual Result<std::string> KeyOfRecord(const SourceRecordMeta& meta, std::string_view record) {
+    return KeyOf(record);
+  }
+  virtual Status ProcessRecord(const SourceRecordMeta& meta, std::string_view key,
+                               std::string_view record, const std::optional<std::string>& state,
+                               ProcessorEffects* out) {
+    return Process(key, record, state, out);
+  }
 };
 
 struct StatefulJob {
