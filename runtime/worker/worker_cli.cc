@@ -4,12 +4,15 @@
 
 #include <charconv>
 
+#include "core/plugin/plugin_loader.h"
 #include "core/resource_loader.h"
 
 namespace usp {
 
 void AddWorkerFlags(CLI::App* app, WorkerFlags* flags) {
-  app->add_option("--config", flags->config, "UserSignal resource file (YAML or normalized JSON)")
+  app->add_option("--config", flags->config,
+                  "the job's resource file (YAML or normalized JSON): one simple UserSignal, "
+                  "UserSegment or SessionJob")
       ->required();
   app->add_option("--bootstrap", flags->bootstrap, "Kafka bootstrap servers, HOST:PORT[,...]")
       ->required();
@@ -25,9 +28,24 @@ void AddWorkerFlags(CLI::App* app, WorkerFlags* flags) {
   app->add_option("--port-file", flags->port_file,
                   "write the bound HTTP port to this file once listening");
   app->add_option("--group", flags->group,
-                  "consumer group for committed offsets (default usp.UserSignal.<name>)");
+                  "consumer group for committed offsets (default usp.<Kind>.<name>, e.g. "
+                  "usp.UserSignal.searches)");
   app->add_option("--kafka-property", flags->kafka_properties,
                   "librdkafka property k=v for consumer and producer (repeatable)")
+      ->take_all();
+  app->add_option("--plugin", flags->plugins,
+                  "plug-in shared library providing spec.transform (repeatable; also "
+                  "USP_PLUGIN_PATH, ':'-separated)")
+      ->allow_extra_args(false)
+      ->take_all();
+  app->add_option("--state-dir", flags->state_dir,
+                  "UserSegment/SessionJob: directory of the RocksDB state store (created; one "
+                  "per worker process). Default: a fresh directory under $TMPDIR (or /tmp), "
+                  "removed on exit; the state is restored from the changelog topic");
+  app->add_option("--signal-topic", flags->signal_topics,
+                  "UserSegment/SessionJob: NAME=TOPIC reads UserSignal NAME from TOPIC instead "
+                  "of usp.signal.NAME (repeatable)")
+      ->allow_extra_args(false)
       ->take_all();
 }
 
@@ -54,7 +72,24 @@ Status ParsePartitionList(const std::string& text, SignalWorkerOptions* options)
   return Status::Ok();
 }
 
+Status ParseSignalTopic(const std::string& text, std::map<std::string, std::string>* out) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Status::InvalidArgument("--signal-topic: '" + text + "' is not NAME=TOPIC");
+  }
+  std::string name = text.substr(0, eq);
+  std::string topic = text.substr(eq + 1);
+  auto [it, inserted] = out->emplace(name, topic);
+  if (!inserted && it->second != topic) {
+    return Status::InvalidArgument("--signal-topic: " + name + " given twice (" + it->second +
+                                   ", " + topic + ")");
+  }
+  return Status::Ok();
+}
+
 Result<WorkerConfig> LoadWorkerConfig(const WorkerFlags& flags) {
+  // Plug-ins first: SignalTransform::Create looks spec.transform up in them.
+  USP_RETURN_IF_ERROR(LoadPlugins(flags.plugins));
   auto loaded = LoadResourcesFromPath(flags.config);
   if (!loaded.ok()) return Status::InvalidArgument(loaded.status().message());
   std::string problems;
@@ -66,28 +101,40 @@ Result<WorkerConfig> LoadWorkerConfig(const WorkerFlags& flags) {
     return Status::InvalidArgument("invalid resource:\n" + problems);
   }
   if (loaded->size() != 1) {
-    return Status::InvalidArgument(flags.config + ": expected exactly one UserSignal, found " +
+    return Status::InvalidArgument(flags.config +
+                                   ": expected exactly one UserSignal, UserSegment or SessionJob, "
+                                   "found " +
                                    std::to_string(loaded->size()) + " resources");
   }
   const LoadedResource& r = loaded->front();
-  if (!r.user_signal.has_value()) {
-    return Status::InvalidArgument(r.source + ": kind " + r.kind +
-                                   " is not run by this worker (expected UserSignal)");
-  }
-  if (r.user_signal->spec.type != SignalType::kSimple) {
-    return Status::InvalidArgument(r.source + ": spec.type: " + ToString(r.user_signal->spec.type) +
-                                   " is not supported by this worker (simple only)");
-  }
-
   WorkerConfig config;
-  config.signal = *r.user_signal;
+  config.kind = r.kind;
+  config.name = r.name;
+  config.resource = r;
+  if (r.user_signal.has_value()) {
+    config.signal = *r.user_signal;
+    // left_join keeps join state: the stateful loop runs it.
+    config.stateful = r.user_signal->spec.type == SignalType::kLeftJoin;
+  } else if (r.user_segment.has_value() || r.session_job.has_value()) {
+    config.stateful = true;
+  } else {
+    return Status::InvalidArgument(r.source + ": kind " + r.kind +
+                                   " is not run by this worker (expected UserSignal, "
+                                   "UserSegment or SessionJob)");
+  }
+  // --state-dir and --signal-topic are accepted and ignored for a simple
+  // UserSignal (a controller may pass them to every worker).
+  for (const std::string& item : flags.signal_topics) {
+    USP_RETURN_IF_ERROR(ParseSignalTopic(item, &config.signal_topics));
+  }
+  config.state_dir = flags.state_dir;
   USP_RETURN_IF_ERROR(ParsePartitionList(flags.partitions, &config.options));
   auto properties = ParseKafkaProperties(flags.kafka_properties, "--kafka-property");
   if (!properties.ok()) return properties.status();
-  const std::string& name = config.signal.metadata.name;
+  const std::string& name = config.name;
 
   config.consumer.bootstrap = flags.bootstrap;
-  config.consumer.group_id = flags.group.empty() ? "usp.UserSignal." + name : flags.group;
+  config.consumer.group_id = flags.group.empty() ? "usp." + config.kind + "." + name : flags.group;
   config.consumer.client_id = "usp-worker-" + name;
   config.consumer.properties = *properties;
   config.producer.bootstrap = flags.bootstrap;

@@ -1,0 +1,223 @@
+#include "runtime/jobs/session_job_processor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "core/murmur2.h"
+#include "core/segment/segment_logic.h"  // ParseSignalView
+#include "core/session/session_record.h"
+#include "core/session/user_windows.h"
+
+namespace usp {
+
+namespace {
+
+using nlohmann::json;
+constexpr int kStateFormat = 1;
+
+}  // namespace
+
+SessionJobProcessor::SessionJobProcessor(const SessionJob& job, Clock* clock,
+                                         SessionJobProcessorOptions options)
+    : job_(job),
+      clock_(clock),
+      options_(options),
+      config_(std::make_unique<session_internal::WindowConfig>(job.spec)) {
+  for (size_t i = 0; i < job_.spec.signals.size(); ++i) {
+    source_of_signal_.emplace(job_.spec.signals[i], i);
+  }
+}
+
+SessionJobProcessor::~SessionJobProcessor() = default;
+
+Result<std::unique_ptr<SessionJobProcessor>> SessionJobProcessor::Create(
+    const SessionJob& job, Clock* clock, SessionJobProcessorOptions options) {
+  if (options.source_partitions <= 0) {
+    return Status::InvalidArgument("source_partitions must be positive");
+  }
+  if (options.recheck_ms <= 0) return Status::InvalidArgument("recheck_ms must be positive");
+  if (job.spec.signals.empty()) return Status::InvalidArgument("spec.signals: must not be empty");
+  return std::unique_ptr<SessionJobProcessor>(new SessionJobProcessor(job, clock, options));
+}
+
+Result<std::string> SessionJobProcessor::KeyOf(std::string_view record) {
+  auto view = ParseSignalView(record, &parser_);
+  if (!view.ok()) {
+    ++stats_.invalid;
+    return view.status();
+  }
+  if (view->user_id.empty()) {
+    ++stats_.invalid;
+    return Status::InvalidArgument("user_id: must not be empty");
+  }
+  return std::string(view->user_id);
+}
+
+SessionJobProcessor::PartitionTime& SessionJobProcessor::Partition(int32_t partition, int64_t now) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) {
+    it = partitions_.emplace(partition, PartitionTime(job_.spec.signals.size())).first;
+    it->second.since = now;
+  }
+  return it->second;
+}
+
+int64_t SessionJobProcessor::Watermark(PartitionTime& p, int64_t now) {
+  if (options_.idle_timeout_ms <= 0) return p.tracker.watermark();
+  const int64_t idle = options_.idle_timeout_ms;
+  const int64_t since = p.since;
+  for (size_t i = 0; i < p.last_seen.size(); ++i) {
+    const int64_t seen = p.last_seen[i] >= 0 ? p.last_seen[i] : since;
+    p.tracker.SetIdle(i, now - seen >= idle);
+  }
+  int64_t w = p.tracker.watermark();
+  const int64_t last = p.last_record >= 0 ? p.last_record : p.since;
+  if (now - last >= idle) w = std::max(w, now - idle);  // a quiet partition follows the clock
+  return w;
+}
+
+int64_t SessionJobProcessor::PartitionWatermark(int32_t partition) {
+  const int64_t now = clock_->NowMs();
+  return Watermark(Partition(partition, now), now);
+}
+
+Result<SessionJobProcessor::Loaded> SessionJobProcessor::Load(
+    std::string_view key, const std::optional<std::string>& state) const {
+  Loaded loaded{SessionWindowOperator(job_), std::nullopt};
+  if (!state.has_value()) return loaded;
+  json doc = json::parse(*state, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("format", 0) != kStateFormat) {
+    return Status::Internal("stored session state: not a format 1 object");
+  }
+  auto op = doc.find("operator");
+  if (op != doc.end() && op->is_object()) {
+    USP_RETURN_IF_ERROR(loaded.op.RestoreOperatorState(op->dump()));
+  }
+  auto windows = doc.find("windows");
+  if (windows != doc.end() && windows->is_object()) {
+    USP_RETURN_IF_ERROR(loaded.op.RestoreUserState(key, windows->dump()));
+  }
+  auto timer = doc.find("timer");
+  if (timer != doc.end() && timer->is_number_integer()) loaded.timer = timer->get<int64_t>();
+  return loaded;
+}
+
+Status SessionJobProcessor::Finish(std::string_view key, Loaded* loaded,
+                                   std::vector<SessionResult> results, int64_t now,
+                                   ProcessorEffects* out) {
+  for (const SessionResult& r : results) {
+    out->outputs.push_back({r.record.user_id, SerializeSessionRecord(r.record), r.record.version});
+  }
+  stats_.results += static_cast<int64_t>(results.size());
+
+  std::optional<std::string> windows = loaded->op.SerializeUserState(key);
+  std::optional<int64_t> timer;
+  json doc;
+  if (windows.has_value()) {
+    json w = json::parse(*windows, nullptr, /*allow_exceptions=*/false);
+    if (w.is_discarded() || !w.is_object() || !w.contains("windows")) {
+      return Status::Internal("session user state is not an object");
+    }
+    // The user's next deadline (an event-time watermark value).
+    auto restored = job_.spec.window.type == WindowType::kSliding
+                        ? session_internal::SlidingWindowsFromState(*config_, w["windows"])
+                        : session_internal::SessionWindowsFromState(*config_, w["windows"]);
+    if (!restored.ok()) return restored.status();
+    const int64_t deadline = (*restored)->Deadline(*config_);
+    if (deadline != session_internal::kNoDeadline) {
+      timer = std::max(deadline, now + options_.recheck_ms);
+    }
+    doc = {{"format", kStateFormat},
+           {"operator", json::parse(loaded->op.SerializeOperatorState())},
+           {"windows", std::move(w)},
+           {"timer", timer.has_value() ? json(*timer) : json(nullptr)}};
+  }
+  out->state_changed = true;
+  if (windows.has_value()) {
+    out->state = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  } else {
+    out->state.reset();  // every window finalized: nothing left for this user
+  }
+  if (loaded->timer != timer) {
+    if (loaded->timer.has_value()) out->timers_to_cancel.push_back(*loaded->timer);
+    if (timer.has_value()) out->timers_to_set.push_back(*timer);
+  }
+  return Status::Ok();
+}
+
+Status SessionJobProcessor::Process(std::string_view key, std::string_view record,
+                                    const std::optional<std::string>& state,
+                                    ProcessorEffects* out) {
+  auto view = ParseSignalView(record, &parser_);
+  if (!view.ok()) return Status::Ok();  // KeyOf rejected it already
+  auto source = source_of_signal_.find(view->signal);
+  if (source == source_of_signal_.end()) {
+    ++stats_.ignored;
+    return Status::Ok();
+  }
+  const int64_t event_time = view->event_time;
+  const int64_t now = clock_->NowMs();
+  PartitionTime& p = Partition(PartitionForKey(key, options_.source_partitions), now);
+  // The watermark this record is judged against excludes the record itself.
+  const int64_t before = Watermark(p, now);
+
+  auto loaded = Load(key, state);
+  if (!loaded.ok()) return loaded.status();
+  std::vector<SessionResult> results;
+  if (before != kNoWatermark) results = loaded->op.Advance(before, now);
+
+  auto outcome = loaded->op.AddJson(key, event_time, record);
+  if (!outcome.ok()) {
+    ++stats_.invalid;
+    spdlog::warn("SessionJob/{}: record of {} not applied: {}", job_.metadata.name, key,
+                 outcome.status().message());
+  } else {
+    switch (*outcome) {
+      case AddOutcome::kOnTime:
+        ++stats_.on_time;
+        break;
+      case AddOutcome::kLate:
+        ++stats_.late;
+        break;
+      case AddOutcome::kDroppedLate:
+        ++stats_.dropped_late;
+        spdlog::debug("SessionJob/{}: event of {} at {} is beyond allowedLateness (watermark {})",
+                      job_.metadata.name, key, event_time, loaded->op.watermark());
+        break;
+      case AddOutcome::kIgnored:
+        ++stats_.ignored;
+        break;
+    }
+  }
+
+  p.last_record = now;
+  p.last_seen[source->second] = now;
+  p.tracker.Observe(source->second, event_time);
+  const int64_t after = Watermark(p, now);
+  if (after != kNoWatermark) {
+    for (SessionResult& r : loaded->op.Advance(after, now)) results.push_back(std::move(r));
+  }
+  return Finish(key, &*loaded, std::move(results), now, out);
+}
+
+Status SessionJobProcessor::OnTimer(std::string_view key, int64_t at_ms,
+                                    const std::optional<std::string>& state,
+                                    ProcessorEffects* out) {
+  ++stats_.timers;
+  if (!state.has_value()) return Status::Ok();
+  const int64_t now = std::max(clock_->NowMs(), at_ms);
+  auto loaded = Load(key, state);
+  if (!loaded.ok()) return loaded.status();
+  // The worker removes the fired timer itself.
+  if (loaded->timer == at_ms) loaded->timer.reset();
+  const int64_t w =
+      Watermark(Partition(PartitionForKey(key, options_.source_partitions), now), now);
+  std::vector<SessionResult> results;
+  if (w != kNoWatermark) results = loaded->op.Advance(w, now);
+  return Finish(key, &*loaded, std::move(results), now, out);
+}
+
+}  // namespace usp
