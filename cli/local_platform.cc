@@ -24,17 +24,20 @@
 #include "cli/event_generator.h"
 #include "runtime/http/http_client.h"
 #include "cli/topic_admin.h"
+#include "core/join/left_join.h"
 #include "core/resource_loader.h"
 #include "runtime/common/files.h"
 #include "runtime/common/shutdown.h"
 #include "runtime/control/job_controller.h"
 #include "runtime/kafka/embedded_kafka.h"
+#include "runtime/join/left_join_processor.h"
 #include "runtime/kafka/kafka_client.h"
+#include "runtime/state/changelog_reader.h"
 
 namespace usp {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -56,8 +59,24 @@ struct Supervised {
   std::optional<ChildProcess> process;
   int port = 0;
   int restarts = 0;
-  std::deque<Clock::time_point> recent_restarts;
-  Clock::time_point restart_at{};
+  std::deque<Steady::time_point> recent_restarts;
+  Steady::time_point restart_at{};
+};
+
+// One job of any kind, as local mode runs it: the worker processes, the
+// topics it needs and its controller's parameters.
+struct LocalJob {
+  std::string kind;  // UserSignal | UserSegment | SessionJob
+  std::string name;
+  nlohmann::json config;                   // the normalized resource, given to the workers
+  std::vector<std::string> source_topics;  // the controller's partitions come from these
+  std::vector<std::string> topics;         // every topic to create (sources, outputs, ...)
+  std::vector<std::string> compacted_topics;  // changelogs
+  std::vector<std::string> worker_args;    // extra `usp-runtime worker` flags
+  bool stateful = false;
+  int32_t parallelism = 1;
+  int32_t standby_replicas = 1;
+  FailoverSpec failover;
 };
 
 std::string ReadFile(const fs::path& p) {
@@ -112,6 +131,7 @@ class LocalPlatform {
   LocalOptions options_;
   fs::path state_;
   std::vector<UserSignal> signals_;
+  std::vector<LocalJob> jobs_;  // signals first, then segments and session jobs
   std::unique_ptr<EmbeddedKafka> embedded_;
   std::string bootstrap_;
   std::vector<Supervised> procs_;
@@ -137,19 +157,104 @@ Status LocalPlatform::LoadResources() {
   if (signals_.empty()) {
     return Status::InvalidArgument("no UserSignal resources in " + options_.resources_dir);
   }
+
+  std::map<std::string, std::string> signal_topics;  // UserSignal name -> output topic
+  std::map<std::string, std::string> names;          // job name -> its source (unique names)
+  auto claim = [&](const LoadedResource& r) -> bool {
+    auto [it, inserted] = names.emplace(r.name, r.source);
+    if (!inserted) {
+      std::cerr << r.source << ": metadata.name: \"" << r.name << "\" is also the name of "
+                << it->second << "; local mode runs each job under its name, so names must "
+                << "be unique across kinds\n";
+    }
+    return inserted;
+  };
+  for (const auto& r : *loaded) {
+    if (!r.user_signal) continue;
+    const UserSignal& s = *r.user_signal;
+    if (!claim(r)) ok = false;
+    signal_topics[s.metadata.name] = s.spec.output_topic;
+    LocalJob j;
+    j.kind = "UserSignal";
+    j.name = s.metadata.name;
+    j.config = ToJson(s);
+    j.source_topics = s.SourceTopics();
+    j.topics = j.source_topics;
+    j.topics.push_back(s.spec.output_topic);
+    if (s.spec.on_error == OnError::kDeadLetter) j.topics.push_back(s.spec.dead_letter_topic);
+    if (s.spec.type == SignalType::kLeftJoin) {
+      // Join state in RocksDB with a changelog; re-keyed sources when the
+      // join key is not the user id.
+      j.stateful = true;
+      j.compacted_topics.push_back(ChangelogTopic("UserSignal", s.metadata.name));
+      if (NeedsRepartition(s)) {
+        j.topics.push_back(RepartitionTopic(s.metadata.name, JoinSide::kLeft));
+        j.topics.push_back(RepartitionTopic(s.metadata.name, JoinSide::kRight));
+      }
+    }
+    j.parallelism = s.spec.parallelism;
+    j.standby_replicas = s.spec.standby_replicas;
+    j.failover = s.spec.failover;
+    jobs_.push_back(std::move(j));
+  }
+  // Segments and session jobs consume the output topics of the UserSignals
+  // they name: each must be defined in the same directory.
+  auto stateful = [&](const LoadedResource& r, const std::vector<std::string>& signals,
+                      const std::string& field, const std::string& output_topic,
+                      int32_t parallelism, int32_t standby, const FailoverSpec& failover) {
+    if (!claim(r)) ok = false;
+    LocalJob j;
+    j.kind = r.kind;
+    j.name = r.name;
+    j.stateful = true;
+    for (size_t i = 0; i < signals.size(); ++i) {
+      auto it = signal_topics.find(signals[i]);
+      if (it == signal_topics.end()) {
+        std::cerr << r.source << ": " << field << "[" << i << "]: no UserSignal \"" << signals[i]
+                  << "\" in " << options_.resources_dir << "\n";
+        ok = false;
+        continue;
+      }
+      j.source_topics.push_back(it->second);
+      j.worker_args.push_back("--signal-topic");
+      j.worker_args.push_back(signals[i] + "=" + it->second);
+    }
+    j.topics = j.source_topics;
+    j.topics.push_back(output_topic);
+    j.compacted_topics.push_back(ChangelogTopic(r.kind, r.name));
+    j.parallelism = parallelism;
+    j.standby_replicas = standby;
+    j.failover = failover;
+    return j;
+  };
+  for (const auto& r : *loaded) {
+    if (r.user_segment) {
+      const UserSegment& g = *r.user_segment;
+      LocalJob j = stateful(r, g.TriggerSignals(), "spec.enter.signals", g.spec.output_topic,
+                            g.spec.parallelism, g.spec.standby_replicas, g.spec.failover);
+      j.config = ToJson(g);
+      jobs_.push_back(std::move(j));
+    } else if (r.session_job) {
+      const SessionJob& g = *r.session_job;
+      LocalJob j = stateful(r, g.spec.signals, "spec.signals", g.spec.output_topic,
+                            g.spec.parallelism, g.spec.standby_replicas, g.spec.failover);
+      j.config = ToJson(g);
+      jobs_.push_back(std::move(j));
+    }
+  }
+  if (!ok) return Status::InvalidArgument("invalid resources in " + options_.resources_dir);
   return Status::Ok();
 }
 
 Status LocalPlatform::StartKafka() {
   std::vector<TopicSpec> topics;
   std::set<std::string> seen;
-  auto add = [&](const std::string& name) {
-    if (seen.insert(name).second) topics.push_back({name, options_.partitions, false});
+  auto add = [&](const std::string& name, bool compacted) {
+    if (seen.insert(name).second) topics.push_back({name, options_.partitions, compacted});
   };
-  for (const auto& s : signals_) {
-    for (const auto& t : s.SourceTopics()) add(t);
-    add(s.spec.output_topic);
-    if (s.spec.on_error == OnError::kDeadLetter) add(s.spec.dead_letter_topic);
+  for (const auto& j : jobs_) {
+    for (const auto& t : j.topics) add(t, false);
+    for (const auto& t : j.compacted_topics) add(t, true);
   }
   if (options_.kafka_bootstrap.empty()) {
     auto kafka = EmbeddedKafka::Start(1);
@@ -194,23 +299,30 @@ Status LocalPlatform::StartProcesses() {
                 "--data-dir", (state_ / "store").string(), "--port-file", serve.port_file};
   procs_.push_back(std::move(serve));
 
-  for (const auto& s : signals_) {
-    fs::path config = state_ / "jobs" / (s.metadata.name + ".json");
-    USP_RETURN_IF_ERROR(WriteFileAtomically(config.string(), ToJson(s).dump(2) + "\n"));
+  for (const auto& j : jobs_) {
+    fs::path config = state_ / "jobs" / (j.name + ".json");
+    USP_RETURN_IF_ERROR(WriteFileAtomically(config.string(), j.config.dump(2) + "\n"));
     // parallelism actives + standbyReplicas warm standbys, all started as
     // standbys: the job's controller hands out the partitions.
-    const int replicas = s.spec.parallelism + s.spec.standby_replicas;
+    const int replicas = j.parallelism + j.standby_replicas;
     for (int i = 0; i < replicas; ++i) {
       Supervised w;
-      w.worker_id = s.metadata.name + "-" + std::to_string(i);
+      w.worker_id = j.name + "-" + std::to_string(i);
       w.name = "worker/" + w.worker_id;
       w.role = "worker";
-      w.job = s.metadata.name;
+      w.job = j.name;
       w.port_file = (state_ / "jobs" / (w.worker_id + ".port")).string();
       w.log_path = (state_ / "logs" / ("worker-" + w.worker_id + ".log")).string();
       w.argv = {runtime, "worker", "--config", config.string(), "--bootstrap", bootstrap_,
                 "--partitions", "none", "--address", "127.0.0.1", "--http-port", "0",
                 "--port-file", w.port_file};
+      if (j.stateful) {
+        // Each worker keeps its own state replica; it survives a restart
+        // (the changelog position is stored with it).
+        w.argv.push_back("--state-dir");
+        w.argv.push_back((state_ / "state" / w.worker_id).string());
+      }
+      w.argv.insert(w.argv.end(), j.worker_args.begin(), j.worker_args.end());
       procs_.push_back(std::move(w));
     }
   }
@@ -219,9 +331,9 @@ Status LocalPlatform::StartProcesses() {
 }
 
 Status LocalPlatform::WaitReady() {
-  auto deadline = Clock::now() + std::chrono::seconds(options_.ready_timeout_s);
+  auto deadline = Steady::now() + std::chrono::seconds(options_.ready_timeout_s);
   std::set<std::string> ready;
-  auto last_report = Clock::now();
+  auto last_report = Steady::now();
   while (ready.size() < procs_.size()) {
     if (ShutdownRequested()) return Status::Unavailable("interrupted while starting");
     for (auto& p : procs_) {
@@ -243,7 +355,7 @@ Status LocalPlatform::WaitReady() {
                   << ")\n";
       }
     }
-    if (Clock::now() > deadline) {
+    if (Steady::now() > deadline) {
       std::string waiting;
       for (auto& p : procs_) {
         if (!ready.count(p.name)) waiting += " " + p.name;
@@ -251,9 +363,9 @@ Status LocalPlatform::WaitReady() {
       return Status::Unavailable("not ready after " + std::to_string(options_.ready_timeout_s) +
                                  " s:" + waiting + " (logs in " + (state_ / "logs").string() + ")");
     }
-    if (Clock::now() - last_report > std::chrono::seconds(5)) {
+    if (Steady::now() - last_report > std::chrono::seconds(5)) {
       std::cout << "  waiting for " << procs_.size() - ready.size() << " process(es)...\n";
-      last_report = Clock::now();
+      last_report = Steady::now();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -268,21 +380,21 @@ Status LocalPlatform::StartControllers() {
   po.client_id = "uspctl-local-metadata";
   auto producer = KafkaProducer::Create(po, nullptr);
   if (!producer.ok()) return producer.status();
-  for (const auto& s : signals_) {
+  for (const auto& j : jobs_) {
     int32_t partitions = 0;
-    for (const auto& topic : s.SourceTopics()) {
+    for (const auto& topic : j.source_topics) {
       auto n = (*producer)->PartitionCount(topic, 10000);
       if (!n.ok()) return Status::Unavailable("metadata of " + topic + ": " + n.status().message());
       partitions = std::max(partitions, *n);
     }
     JobControllerOptions o;
-    o.kind = "UserSignal";
-    o.job = s.metadata.name;
+    o.kind = j.kind;
+    o.job = j.name;
     o.num_partitions = partitions;
-    o.parallelism = s.spec.parallelism;
-    o.policy = {s.spec.failover.probe_interval_ms, s.spec.failover.failure_threshold};
+    o.parallelism = j.parallelism;
+    o.policy = {j.failover.probe_interval_ms, j.failover.failure_threshold};
     auto controller = std::make_unique<JobController>(o, worker_client_.get());
-    const std::string job = s.metadata.name;
+    const std::string job = j.name;
     controller->OnFailover([this, job](const FailoverRecord& r) { OnFailover(r, job); });
     controller->OnAssignment([this](const JobControllerSnapshot& snap) {
       {
@@ -304,7 +416,7 @@ Status LocalPlatform::StartControllers() {
 
 // Until every job has its first assignment (its actives are warm).
 Status LocalPlatform::WaitAssigned() {
-  auto deadline = Clock::now() + std::chrono::seconds(options_.ready_timeout_s);
+  auto deadline = Steady::now() + std::chrono::seconds(options_.ready_timeout_s);
   while (true) {
     std::string waiting;
     for (const auto& [job, c] : controllers_) {
@@ -312,7 +424,7 @@ Status LocalPlatform::WaitAssigned() {
     }
     if (waiting.empty()) return Status::Ok();
     if (ShutdownRequested()) return Status::Unavailable("interrupted while assigning partitions");
-    if (Clock::now() > deadline) {
+    if (Steady::now() > deadline) {
       return Status::Unavailable("no partition assignment after " +
                                  std::to_string(options_.ready_timeout_s) + " s for:" + waiting);
     }
@@ -373,7 +485,7 @@ Status LocalPlatform::WriteProcessesFile() {
 void LocalPlatform::Supervise() {
   constexpr auto kCrashWindow = std::chrono::seconds(30);
   constexpr size_t kCrashesBeforeBackoff = 5;
-  auto last_assignments_write = Clock::now();
+  auto last_assignments_write = Steady::now();
   while (!ShutdownRequested()) {
     bool changed = false;
     for (auto& p : procs_) {
@@ -386,7 +498,7 @@ void LocalPlatform::Supervise() {
           std::lock_guard<std::mutex> lock(output_mutex_);
           std::cout << "! " << p.name << " (pid " << p.process->pid() << ") "
                     << DescribeWaitStatus(*st) << "; restarting\n";
-          auto now = Clock::now();
+          auto now = Steady::now();
           p.recent_restarts.push_back(now);
           while (!p.recent_restarts.empty() && now - p.recent_restarts.front() > kCrashWindow) {
             p.recent_restarts.pop_front();
@@ -402,11 +514,11 @@ void LocalPlatform::Supervise() {
         }
         continue;
       }
-      if (Clock::now() >= p.restart_at) {
+      if (Steady::now() >= p.restart_at) {
         Status s = Spawn(p);
         if (!s.ok()) {
           std::cerr << "cannot restart " << p.name << ": " << s.ToString() << "\n";
-          p.restart_at = Clock::now() + std::chrono::seconds(1);
+          p.restart_at = Steady::now() + std::chrono::seconds(1);
           continue;
         }
         ++p.restarts;
@@ -429,9 +541,9 @@ void LocalPlatform::Supervise() {
       }
     }
     if (changed) WriteProcessesFile().IgnoreError();
-    if (Clock::now() - last_assignments_write > std::chrono::seconds(1)) {
+    if (Steady::now() - last_assignments_write > std::chrono::seconds(1)) {
       WriteAssignmentsFile();  // warmth and lag change between assignments
-      last_assignments_write = Clock::now();
+      last_assignments_write = Steady::now();
     }
     // A dead worker is noticed within 10 ms: detection is part of failover time.
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -470,8 +582,11 @@ int LocalPlatform::Run() {
     std::cerr << "uspctl local: " << s.message() << "\n";
     return 2;
   }
-  std::cout << "loaded " << signals_.size() << " UserSignal resource(s) from "
-            << options_.resources_dir << "\n";
+  std::map<std::string, int> kinds;
+  for (const auto& j : jobs_) ++kinds[j.kind];
+  std::cout << "loaded";
+  for (const auto& [kind, n] : kinds) std::cout << " " << n << " " << kind;
+  std::cout << " resource(s) from " << options_.resources_dir << "\n";
   s = StartKafka();
   if (s.ok()) s = StartProcesses();
   if (s.ok()) s = WaitReady();
