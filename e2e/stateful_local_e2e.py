@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stateful jobs end to end in local mode (issue 5).
 
-`uspctl local` runs the resources of examples/ (three UserSignals, the
+`uspctl local` runs the resources of examples/ (UserSignals incl. a left join, the
 active-trip-planner UserSegment and the 10-minute/5-minute sliding
 search-engagement SessionJob) plus a `recent-searcher` segment with a
 20-second expiry. Events go in with `kcat`; results are read back through the
@@ -20,6 +20,9 @@ HTTP API (and the segment topic with `kcat -C` for the timer's record).
      kill (with the start remembered from before it), a new search keeps the
      old start and extends the expiration, and a session window opened before
      the kill counts events from both sides of it.
+  5. The left join booked-after-search: a booking joins the earlier search at
+     once; a booking without one is stored with null, and a search arriving
+     later within the window stores a newer version of the same row.
 
 usage: e2e/stateful_local_e2e.py BUILD_DIR
 """
@@ -285,6 +288,28 @@ def main():
                 all(s.get("in_segment") and s.get("start") == base + MINUTE
                     and s.get("expiration") == base + 4 * MINUTE + 14 * 1440 * MINUTE
                     for s in extended), extended)
+
+        # --- 5. the left join (booked-after-search) -----------------------------------------
+        def joined(user):
+            body = http_json("%s/v1/users/%s/signals?types=booked-after-search&limit=10" % (api, user))
+            return body["signals"]
+        rows = eventually(30, lambda: joined(planners[0]))
+        c.check("left join: a booking is joined with the user's earlier search at once",
+                rows and rows[0]["attributes"].get("searched_destination") == "Lisbon"
+                and rows[0]["event_id"] == "p-b-" + planners[0], rows)
+        kcat_produce(boot, "events.booking", [booking("no-search-yet", base + 5 * MINUTE, "nsy-b")])
+        rows = eventually(30, lambda: joined("no-search-yet"))
+        c.check("left join: a booking without a search is stored at once with the right side null",
+                rows and rows[0]["attributes"].get("searched_destination") is None, rows)
+        first_version = rows[0]["version"] if rows else 0
+        kcat_produce(boot, "events.search", [search("no-search-yet", base + 4 * MINUTE, "nsy-s",
+                                                    "Madeira")])
+        rows = eventually(30, lambda: [r for r in joined("no-search-yet")
+                                       if r["attributes"].get("searched_destination") == "Madeira"])
+        c.check("left join: a search arriving later within the window stores a newer version of "
+                "the same row (one row, same event id, newer version)",
+                rows and len(joined("no-search-yet")) == 1 and rows[0]["event_id"] == "nsy-b"
+                and rows[0]["version"] > first_version, joined("no-search-yet"))
 
         # Close the windows: a burst far later on every partition.
         stream.stop()
