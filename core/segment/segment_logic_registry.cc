@@ -62,7 +62,17 @@ Result<std::unique_ptr<SegmentLogic>> MakeSegmentLogic(const UserSegment& segmen
   if (segment.spec.transform.empty()) {
     return std::unique_ptr<SegmentLogic>(std::make_unique<DeclarativeSegmentLogic>(segment.spec));
   }
-  return registry.Create(segment.spec.transform, segment);
+  Result<std::unique_ptr<SegmentLogic>> logic = registry.Create(segment.spec.transform, segment);
+  if (!logic.ok()) {
+    // Point at the field, and at how plug-ins get loaded.
+    if (logic.status().code() == Status::Code::kNotFound) {
+      return Status::NotFound("spec.transform: " + logic.status().message() +
+                              "; load the library that provides it with --plugin PATH or "
+                              "USP_PLUGIN_PATH");
+    }
+    return Status::InvalidArgument("spec.transform: " + logic.status().message());
+  }
+  return logic;
 }
 
 }  // namespace usp

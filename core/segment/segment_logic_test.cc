@@ -188,7 +188,11 @@ TEST(MakeSegmentLogic, IsDeclarativeWithoutTransformAndThePlugInWithOne) {
 
   UserSegment custom = TripPlanner();
   custom.spec.transform = "always_in";
-  EXPECT_EQ(MakeSegmentLogic(custom, registry).status().code(), Status::Code::kNotFound);
+  Status missing = MakeSegmentLogic(custom, registry).status();
+  EXPECT_EQ(missing.code(), Status::Code::kNotFound);
+  EXPECT_EQ(missing.message().rfind("spec.transform: no segment logic plug-in named \"always_in\"", 0), 0u)
+      << missing.message();
+  EXPECT_NE(missing.message().find("--plugin PATH"), std::string::npos) << missing.message();
   ASSERT_TRUE(registry
                   .Register("always_in",
                             [](const UserSegment&) -> Result<std::unique_ptr<SegmentLogic>> {
