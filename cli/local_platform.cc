@@ -182,6 +182,8 @@ Status LocalPlatform::LoadResources() {
     j.topics = j.source_topics;
     j.topics.push_back(s.spec.output_topic);
     if (s.spec.on_error == OnError::kDeadLetter) j.topics.push_back(s.spec.dead_letter_topic);
+    // spec.lookups: the compacted topics feeding the lookup tables.
+    for (const std::string& t : s.LookupTopics()) j.compacted_topics.push_back(t);
     if (s.spec.type == SignalType::kLeftJoin) {
       // Join state in RocksDB with a changelog; re-keyed sources when the
       // join key is not the user id.

@@ -1,7 +1,9 @@
 #include "core/signal_transform.h"
 
+#include <algorithm>
 #include <charconv>
 #include <exception>
+#include <iterator>
 
 #include "core/event_time.h"
 #include "core/plugin/signal_transform_registry.h"
@@ -93,6 +95,97 @@ SignalTransform::SignalTransform(const UserSignal& signal,
     topics_.push_back(source.kafka_topic);
     source_filters_.push_back(source.filter);
   }
+  // Validation guarantees `into` pointers are not the root and do not
+  // overlap: each is a distinct leaf.
+  for (size_t i = 0; i < signal_.spec.lookups.size(); ++i) {
+    InsertNode* node = &insert_root_;
+    for (const std::string& token : signal_.spec.lookups[i].into.tokens()) {
+      auto it = std::find_if(node->children.begin(), node->children.end(),
+                             [&](const auto& c) { return c.first == token; });
+      if (it == node->children.end()) {
+        node->children.emplace_back(token, InsertNode{});
+        it = std::prev(node->children.end());
+      }
+      node = &it->second;
+    }
+    node->lookup = static_cast<int>(i);
+  }
+  lookup_values_.resize(signal_.spec.lookups.size());
+}
+
+void SignalTransform::WriteNew(const InsertNode& node, std::string* out) const {
+  if (node.lookup >= 0) {
+    out->append(lookup_values_[static_cast<size_t>(node.lookup)]);
+    return;
+  }
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [key, child] : node.children) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(key, out);
+    out->push_back(':');
+    WriteNew(child, out);
+  }
+  out->push_back('}');
+}
+
+void SignalTransform::WriteEnriched(element value, const InsertNode& node,
+                                    std::string* out) const {
+  if (node.lookup >= 0 || value.type() != element_type::OBJECT) {
+    WriteNew(node, out);
+    return;
+  }
+  out->push_back('{');
+  bool first = true;
+  std::vector<bool> written(node.children.size(), false);
+  simdjson::dom::object object;
+  object = value.get_object().value_unsafe();
+  for (auto field : object) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(field.key, out);
+    out->push_back(':');
+    size_t i = 0;
+    while (i < node.children.size() && node.children[i].first != field.key) ++i;
+    if (i < node.children.size()) {
+      WriteEnriched(field.value, node.children[i].second, out);
+      written[i] = true;
+    } else {
+      AppendElementJson(field.value, out);
+    }
+  }
+  for (size_t i = 0; i < node.children.size(); ++i) {
+    if (written[i]) continue;
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(node.children[i].first, out);
+    out->push_back(':');
+    WriteNew(node.children[i].second, out);
+  }
+  out->push_back('}');
+}
+
+bool SignalTransform::Enrich(element* doc, TransformError* error) {
+  const std::vector<LookupSpec>& lookups = signal_.spec.lookups;
+  for (size_t i = 0; i < lookups.size(); ++i) {
+    std::string& value = lookup_values_[i];
+    value.clear();
+    std::optional<element> key = lookups[i].key_field.Resolve(*doc);
+    if (lookups_ == nullptr || !key || !AssignIdentifier(*key, &lookup_key_) ||
+        !lookups_->Lookup(i, lookup_key_, &value) || value.empty()) {
+      value.assign("null");
+    }
+  }
+  enriched_.clear();
+  WriteEnriched(*doc, insert_root_, &enriched_);
+  if (auto err = enrich_parser_.parse(enriched_.data(), enriched_.size(), true).get(*doc); err) {
+    Fail(error, "lookup_failed",
+         std::string("enriched event is not valid JSON (a lookup row is not JSON?): ") +
+             simdjson::error_message(err));
+    return false;
+  }
+  return true;
 }
 
 TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t processing_time_ms,
@@ -102,30 +195,27 @@ TransformOutcome SignalTransform::Apply(const SourceEvent& event, int64_t proces
   // A topic may appear in several sources (a union): the event passes when any
   // of their filters accepts it.
   bool known_topic = false;
-  bool source_match = false;
-  element doc;
-  bool parsed = false;
-  for (size_t i = 0; i < topics_.size() && !source_match; ++i) {
-    if (topics_[i] != event.topic) continue;
-    known_topic = true;
-    if (!parsed) {
-      // realloc_if_needed copies the payload into the parser's padded buffer:
-      // Kafka buffers carry no SIMDJSON_PADDING.
-      if (auto err = parser_.parse(event.payload.data(), event.payload.size(), true).get(doc);
-          err) {
-        return Fail(error, "not_json",
-                    std::string("payload is not valid JSON: ") + simdjson::error_message(err));
-      }
-      if (doc.type() != element_type::OBJECT) {
-        return Fail(error, "not_object", "payload must be a JSON object");
-      }
-      parsed = true;
-    }
-    source_match = source_filters_[i] == nullptr || source_filters_[i]->Evaluate(doc);
-  }
+  for (const std::string& topic : topics_) known_topic = known_topic || topic == event.topic;
   if (!known_topic) {
     scratch_.assign("topic \"").append(event.topic).append("\" is not a source of this signal");
     return Fail(error, "unknown_topic", scratch_);
+  }
+  element doc;
+  // realloc_if_needed copies the payload into the parser's padded buffer:
+  // Kafka buffers carry no SIMDJSON_PADDING.
+  if (auto err = parser_.parse(event.payload.data(), event.payload.size(), true).get(doc); err) {
+    return Fail(error, "not_json",
+                std::string("payload is not valid JSON: ") + simdjson::error_message(err));
+  }
+  if (doc.type() != element_type::OBJECT) {
+    return Fail(error, "not_object", "payload must be a JSON object");
+  }
+  // Enrichment comes first: filters and attributes may address lookup rows.
+  if (!spec.lookups.empty() && !Enrich(&doc, error)) return TransformOutcome::kFailed;
+  bool source_match = false;
+  for (size_t i = 0; i < topics_.size() && !source_match; ++i) {
+    if (topics_[i] != event.topic) continue;
+    source_match = source_filters_[i] == nullptr || source_filters_[i]->Evaluate(doc);
   }
   if (!source_match) return TransformOutcome::kFiltered;
   if (spec.filter != nullptr && !spec.filter->Evaluate(doc)) return TransformOutcome::kFiltered;

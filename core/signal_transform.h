@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/signal_record.h"
@@ -36,9 +37,21 @@ struct TransformError {
   // Stable metric label: not_json, not_object, missing_user_id, bad_user_id,
   // missing_event_time, bad_event_time, bad_event_id, unknown_topic,
   // transform_failed (the plug-in failed the event, threw, or returned
-  // something other than a JSON object).
+  // something other than a JSON object), lookup_failed (a lookup row made
+  // the enriched event invalid JSON; rows are validated when loaded).
   std::string reason;
   std::string message;  // human readable, names the pointer involved
+};
+
+// The tables of spec.lookups, as the enrichment step reads them (runtime/
+// lookup's RocksDB tables in the worker, a map in tests). Must be safe to
+// call from the transform's thread while the tables are being loaded.
+class LookupSource {
+ public:
+  virtual ~LookupSource() = default;
+  // Sets *value_json to the JSON text of the row with `key` in the table of
+  // spec.lookups[index] and returns true; false when there is no such row.
+  virtual bool Lookup(size_t index, std::string_view key, std::string* value_json) = 0;
 };
 
 class SignalTransformPlugin;
@@ -58,6 +71,14 @@ class SignalTransform {
                                                          const SignalTransformRegistry& registry);
   ~SignalTransform();
 
+  // The tables spec.lookups are read from (must outlive the transform).
+  // Enrichment, before every filter: for each lookup, the event's keyField
+  // value (a string, or an integer in decimal) is looked up and the row's
+  // JSON is inserted at `into` (creating objects on the way, replacing what
+  // was there), or null when the key is missing/not a string or integer, the
+  // table has no such row, or no source was set.
+  void SetLookupSource(LookupSource* source) { lookups_ = source; }
+
   // `processing_time_ms` becomes the record's version. user_id must be a
   // non-empty string (or an integer, rendered in decimal). The event id is the
   // `eventIdField` value (string or integer) or "<topic>-<partition>-<offset>".
@@ -70,8 +91,25 @@ class SignalTransform {
   // are projected from.
   TransformOutcome RunPlugin(const SourceEvent& event, simdjson::dom::element* doc,
                              TransformError* error);
+  // Where lookup results go: a tree of the `into` pointers' tokens.
+  struct InsertNode {
+    int lookup = -1;  // >= 0: a leaf, the value of spec.lookups[lookup]
+    std::vector<std::pair<std::string, InsertNode>> children;
+  };
+  // Re-writes *doc with the lookup results inserted, parsed by
+  // enrich_parser_. False (with *error) only when that fails.
+  bool Enrich(simdjson::dom::element* doc, TransformError* error);
+  void WriteEnriched(simdjson::dom::element value, const InsertNode& node, std::string* out) const;
+  void WriteNew(const InsertNode& node, std::string* out) const;
+
   UserSignal signal_;
-  std::unique_ptr<SignalTransformPlugin> plugin_;  // null without spec.transform
+  std::unique_ptr<SignalTransformPlugin> plugin_;
+  LookupSource* lookups_ = nullptr;
+  InsertNode insert_root_;
+  std::vector<std::string> lookup_values_;  // JSON text per lookup, this event
+  std::string lookup_key_;
+  std::string enriched_;
+  simdjson::dom::parser enrich_parser_;  // null without spec.transform
   // Per source topic filter (index parallel to topics_).
   std::vector<std::string> topics_;
   std::vector<PredicatePtr> source_filters_;

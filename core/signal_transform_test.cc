@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <stdexcept>
 
 #include "core/plugin/signal_transform_registry.h"
@@ -331,6 +332,120 @@ TEST(SignalTransformRegistry, RefusesDuplicateAndEmptyNamesAndListsNamesSorted) 
   // A factory returning no plug-in is an internal error, not a crash.
   EXPECT_EQ(registry.Create("a", UserSignal{}).status().code(), Status::Code::kInternal);
   EXPECT_EQ(registry.Create("zz", UserSignal{}).status().code(), Status::Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace usp
+
+namespace usp {
+namespace {
+
+// An in-memory LookupSource: table index -> key -> JSON text.
+class MapLookups : public LookupSource {
+ public:
+  bool Lookup(size_t index, std::string_view key, std::string* value_json) override {
+    ++calls;
+    auto table = tables.find(index);
+    if (table == tables.end()) return false;
+    auto row = table->second.find(std::string(key));
+    if (row == table->second.end()) return false;
+    *value_json = row->second;
+    return true;
+  }
+  std::map<size_t, std::map<std::string, std::string>> tables;
+  int calls = 0;
+};
+
+class SignalTransformLookupTest : public SignalTransformTest {
+ protected:
+  void BuildWithLookups(json spec_overrides) {
+    if (!spec_overrides.contains("lookups")) {
+      spec_overrides["lookups"] = json::parse(R"([
+        {"name": "listing", "kafkaTopic": "listings", "keyField": "/listing_id"},
+        {"name": "host", "kafkaTopic": "hosts", "keyField": "/host", "into": "/meta/host"}])");
+    }
+    Build(spec_overrides);
+    transform_->SetLookupSource(&lookups_);
+  }
+  MapLookups lookups_;
+};
+
+TEST_F(SignalTransformLookupTest, InsertsLookedUpRowsBeforeAttributes) {
+  lookups_.tables[0]["L1"] = R"({"city":"Paris","price":120})";
+  lookups_.tables[1]["7"] = R"("superhost")";
+  BuildWithLookups({{"attributes",
+                     {{"city", "/lookups/listing/city"},
+                      {"price", "/lookups/listing/price"},
+                      {"host", "/meta/host"},
+                      {"other", "/meta/other"}}}});
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L1","host":7,
+                      "meta":{"other":true}})"),
+            TransformOutcome::kEmitted)
+      << error_.message;
+  EXPECT_EQ(json::parse(record_.attributes_json),
+            json::parse(R"({"city":"Paris","price":120,"host":"superhost","other":true})"));
+}
+
+TEST_F(SignalTransformLookupTest, MissingRowsKeysAndSourcesGiveNull) {
+  lookups_.tables[0]["L1"] = R"({"city":"Paris"})";
+  BuildWithLookups(json::object());
+  // Unknown key; no key at all for the host lookup; an object is not a key.
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L9","meta":5})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(json::parse(record_.attributes_json),
+            json::parse(R"({"user_id":"u1","event_time":1,"listing_id":"L9",
+                            "meta":{"host":null},"lookups":{"listing":null}})"));
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":{"a":1},"host":"x"})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(json::parse(record_.attributes_json)["lookups"]["listing"], nullptr);
+
+  // No LookupSource at all: every lookup is null.
+  Build(json::parse(R"({"lookups": [{"name": "listing", "kafkaTopic": "listings",
+                                     "keyField": "/listing_id"}]})"));
+  ASSERT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L1"})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(json::parse(record_.attributes_json)["lookups"],
+            json::parse(R"({"listing":null})"));
+}
+
+TEST_F(SignalTransformLookupTest, FiltersSeeTheEnrichedEvent) {
+  lookups_.tables[0]["L1"] = R"({"city":"Paris"})";
+  lookups_.tables[0]["L2"] = R"({"city":"Rome"})";
+  BuildWithLookups(json::parse(R"({
+    "eventSources": [{"kafkaTopic": "search-events",
+                      "filter": {"field": "/lookups/listing", "op": "exists", "value": true}}],
+    "filter": {"field": "/lookups/listing/city", "op": "eq", "value": "Paris"},
+    "attributes": {"city": "/lookups/listing/city"}})"));
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L1"})"),
+            TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.attributes_json, R"({"city":"Paris"})");
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L2"})"),
+            TransformOutcome::kFiltered);
+  // The row is missing: the inserted value is null.
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L3"})"),
+            TransformOutcome::kFiltered);
+}
+
+TEST_F(SignalTransformLookupTest, ReplacesAnExistingFieldAndKeepsEventOrder) {
+  lookups_.tables[0]["1"] = R"([1,2])";
+  BuildWithLookups(json::parse(R"({"lookups": [{"name": "n", "kafkaTopic": "t",
+                                                "keyField": "/id", "into": "/id"}]})"));
+  ASSERT_EQ(Apply(R"({"user_id":"u1","id":1,"event_time":1})"), TransformOutcome::kEmitted);
+  EXPECT_EQ(record_.attributes_json, R"({"user_id":"u1","id":[1,2],"event_time":1})");
+}
+
+TEST_F(SignalTransformLookupTest, BadEventsFailBeforeAnyLookup) {
+  BuildWithLookups(json::object());
+  EXPECT_EQ(Apply("not json"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.reason, "not_json");
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1})", "other"), TransformOutcome::kFailed);
+  EXPECT_EQ(error_.reason, "unknown_topic");
+  EXPECT_EQ(lookups_.calls, 0);
+  // A row that is not JSON (the loader never stores one) fails the event.
+  lookups_.tables[0]["L1"] = "{oops";
+  EXPECT_EQ(Apply(R"({"user_id":"u1","event_time":1,"listing_id":"L1"})"),
+            TransformOutcome::kFailed);
+  EXPECT_EQ(error_.reason, "lookup_failed");
 }
 
 }  // namespace

@@ -228,6 +228,66 @@ std::optional<JoinSource> ParseJoinSource(const json& value, const std::string& 
   return source;
 }
 
+bool IsLookupName(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+// True when `a` is `b` or one of its ancestors (token-wise).
+bool IsPrefixOf(const JsonPointer& a, const JsonPointer& b) {
+  if (a.tokens().size() > b.tokens().size()) return false;
+  return std::equal(a.tokens().begin(), a.tokens().end(), b.tokens().begin());
+}
+
+void ParseLookups(const json& lookups, UserSignalSpec* spec, FieldErrors* errors) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < lookups.size(); ++i) {
+    const std::string path = "spec.lookups[" + std::to_string(i) + "]";
+    const json& item = lookups[i];
+    if (!item.is_object()) {
+      errors->push_back({path, "must be an object"});
+      continue;
+    }
+    const size_t before = errors->size();
+    ObjectReader r(item, path, errors);
+    LookupSpec lookup;
+    if (auto name = r.String("name", true)) {
+      if (!IsLookupName(*name)) {
+        r.Error("name", "invalid lookup name \"" + *name +
+                            "\": use 1..63 letters, digits, '_' and '-'");
+      } else if (!names.insert(*name).second) {
+        r.Error("name", "duplicate lookup name \"" + *name + "\"");
+      }
+      lookup.name = *name;
+    }
+    if (auto topic = r.Topic("kafkaTopic", true)) lookup.kafka_topic = *topic;
+    if (auto key = r.Pointer("keyField", true)) lookup.key_field = *key;
+    if (auto into = r.Pointer("into")) {
+      if (into->is_root()) {
+        r.Error("into", "must not be the whole event (\"\")");
+      } else {
+        lookup.into = *into;
+      }
+    } else if (IsLookupName(lookup.name)) {
+      lookup.into = *JsonPointer::Parse("/lookups/" + lookup.name);
+    }
+    r.RejectUnknown();
+    if (errors->size() != before) continue;
+    for (const LookupSpec& other : spec->lookups) {
+      if (IsPrefixOf(other.into, lookup.into) || IsPrefixOf(lookup.into, other.into)) {
+        r.Error("into", "\"" + lookup.into.text() + "\" overlaps \"" + other.into.text() +
+                            "\" of lookup \"" + other.name + "\"");
+        break;
+      }
+    }
+    if (errors->size() != before) continue;
+    spec->lookups.push_back(std::move(lookup));
+  }
+}
+
 void ParseSpec(const json& spec_json, const std::string& name, UserSignalSpec* spec,
                FieldErrors* errors) {
   ObjectReader r(spec_json, "spec", errors);
@@ -321,6 +381,13 @@ void ParseSpec(const json& spec_json, const std::string& name, UserSignalSpec* s
     }
   }
 
+  if (const json* lookups = r.List("lookups")) {
+    ParseLookups(*lookups, spec, errors);
+    if (type_known && spec->type != SignalType::kSimple && !lookups->empty()) {
+      r.Error("lookups", "only allowed when type is simple");
+    }
+  }
+
   if (auto transform = r.String("transform")) {
     if (transform->empty()) {
       r.Error("transform", "must not be empty");
@@ -399,6 +466,16 @@ std::vector<std::string> UserSignal::SourceTopics() const {
   return topics;
 }
 
+std::vector<std::string> UserSignal::LookupTopics() const {
+  std::vector<std::string> topics;
+  for (const LookupSpec& lookup : spec.lookups) {
+    if (std::find(topics.begin(), topics.end(), lookup.kafka_topic) == topics.end()) {
+      topics.push_back(lookup.kafka_topic);
+    }
+  }
+  return topics;
+}
+
 std::optional<UserSignal> ParseUserSignal(const nlohmann::json& doc, FieldErrors* errors) {
   const size_t before = errors->size();
   if (!doc.is_object()) {
@@ -450,6 +527,16 @@ nlohmann::json ToJson(const UserSignal& signal) {
   json attributes = json::object();
   for (const auto& [name, pointer] : s.attributes) attributes[name] = pointer.text();
   spec["attributes"] = std::move(attributes);
+  if (!s.lookups.empty()) {
+    json lookups = json::array();
+    for (const LookupSpec& l : s.lookups) {
+      lookups.push_back({{"name", l.name},
+                         {"kafkaTopic", l.kafka_topic},
+                         {"keyField", l.key_field.text()},
+                         {"into", l.into.text()}});
+    }
+    spec["lookups"] = std::move(lookups);
+  }
   if (!s.transform.empty()) spec["transform"] = s.transform;
   spec["onError"] = ToString(s.on_error);
   spec["deadLetterTopic"] = s.dead_letter_topic;

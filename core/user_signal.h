@@ -43,6 +43,18 @@ struct JoinSource {
   JsonPointer join_key_field;
 };
 
+// spec.lookups[]: a table fed by a compacted topic (record key = table key,
+// JSON value = the row, a null value deletes it). Before the filters and
+// attributes, each event gets the row whose key is the event's `keyField`
+// value (a string, or an integer in decimal) inserted at `into`, or null
+// when there is none.
+struct LookupSpec {
+  std::string name;         // [A-Za-z0-9_-]+, unique in the list
+  std::string kafka_topic;  // the compacted topic feeding the table
+  JsonPointer key_field;    // pointer into the event (as consumed)
+  JsonPointer into;         // default "/lookups/<name>"; never the root
+};
+
 struct FailoverSpec {
   int64_t probe_interval_ms = 500;
   int32_t failure_threshold = 2;
@@ -61,6 +73,7 @@ struct UserSignalSpec {
   // Output attribute name -> pointer. Empty: the whole event is the attributes.
   std::map<std::string, JsonPointer> attributes;
   std::string transform;  // plug-in name; empty = none
+  std::vector<LookupSpec> lookups;  // simple only; enrichment tables
   OnError on_error = OnError::kDeadLetter;
   std::string dead_letter_topic;  // default "usp.dlq.<name>"
   int64_t retention_ms = 30LL * 24 * 3600 * 1000;
@@ -76,6 +89,9 @@ struct UserSignal {
 
   // Every source topic the job consumes, in spec order, without duplicates.
   std::vector<std::string> SourceTopics() const;
+  // The compacted topics of spec.lookups, in spec order, without duplicates
+  // (not sources: they are read whole into the lookup tables).
+  std::vector<std::string> LookupTopics() const;
 };
 
 // Parses and validates a whole resource document ({apiVersion, kind,

@@ -315,6 +315,90 @@ TEST(ParseUserSignal, ValidatesMetadataName) {
   EXPECT_EQ(errors[0].path, "metadata.name");
 }
 
+TEST(ParseUserSignal, ReadsLookupsWithTheirDefaultInto) {
+  json doc = Minimal();
+  doc["spec"]["lookups"] = json::parse(R"([
+    {"name": "listing", "kafkaTopic": "listings", "keyField": "/listing_id"},
+    {"name": "host", "kafkaTopic": "hosts", "keyField": "/host/id", "into": "/host_row"},
+    {"name": "listing-2", "kafkaTopic": "listings", "keyField": "/other_listing"}
+  ])");
+  FieldErrors errors;
+  std::optional<UserSignal> s = ParseUserSignal(doc, &errors);
+  ASSERT_TRUE(s.has_value()) << errors[0].ToString();
+  ASSERT_EQ(s->spec.lookups.size(), 3u);
+  EXPECT_EQ(s->spec.lookups[0].name, "listing");
+  EXPECT_EQ(s->spec.lookups[0].kafka_topic, "listings");
+  EXPECT_EQ(s->spec.lookups[0].key_field.text(), "/listing_id");
+  EXPECT_EQ(s->spec.lookups[0].into.text(), "/lookups/listing");
+  EXPECT_EQ(s->spec.lookups[1].into.text(), "/host_row");
+  EXPECT_EQ(s->LookupTopics(), (std::vector<std::string>{"listings", "hosts"}));
+  EXPECT_EQ(s->SourceTopics(), (std::vector<std::string>{"search-events"}));
+
+  // Round trip through the normalized document.
+  const json normalized = ToJson(*s);
+  EXPECT_EQ(normalized["spec"]["lookups"][0]["into"], "/lookups/listing");
+  std::optional<UserSignal> again = ParseUserSignal(normalized, &errors);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, *s);
+  // Without lookups the normalized document has no lookups field.
+  std::optional<UserSignal> plain = ParseUserSignal(Minimal(), &errors);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(ToJson(*plain)["spec"].contains("lookups"));
+}
+
+TEST(ParseUserSignal, ValidatesLookupsWithFieldPaths) {
+  ExpectErrors([](json& d) { d["spec"]["lookups"] = json::object(); },
+               {{"spec.lookups", "must be a list"}});
+  ExpectErrors([](json& d) { d["spec"]["lookups"] = json::array({"x"}); },
+               {{"spec.lookups[0]", "must be an object"}});
+  ExpectErrors([](json& d) { d["spec"]["lookups"] = json::parse(R"([{}])"); },
+               {{"spec.lookups[0].name", "required"},
+                {"spec.lookups[0].kafkaTopic", "required"},
+                {"spec.lookups[0].keyField", "required"}});
+  ExpectErrors(
+      [](json& d) {
+        d["spec"]["lookups"] = json::parse(R"([
+          {"name": "a", "kafkaTopic": "t", "keyField": "/k"},
+          {"name": "a", "kafkaTopic": "u", "keyField": "/k"}])");
+      },
+      {{"spec.lookups[1].name", "duplicate lookup name \"a\""}});
+  ExpectErrors(
+      [](json& d) {
+        d["spec"]["lookups"] =
+            json::parse(R"([{"name": "a b", "kafkaTopic": "t/x", "keyField": "k", "into": ""}])");
+      },
+      {{"spec.lookups[0].name",
+        "invalid lookup name \"a b\": use 1..63 letters, digits, '_' and '-'"},
+       {"spec.lookups[0].kafkaTopic",
+        "invalid Kafka topic name \"t/x\": use letters, digits, '.', '_' and '-', at most 249 "
+        "characters"},
+       {"spec.lookups[0].keyField",
+        "invalid JSON pointer \"k\": must be empty or start with '/'"},
+       {"spec.lookups[0].into", "must not be the whole event (\"\")"}});
+  ExpectErrors(
+      [](json& d) {
+        d["spec"]["lookups"] = json::parse(R"([
+          {"name": "a", "kafkaTopic": "t", "keyField": "/k", "into": "/x"},
+          {"name": "b", "kafkaTopic": "t", "keyField": "/k", "into": "/x/y"}])");
+      },
+      {{"spec.lookups[1].into", "\"/x/y\" overlaps \"/x\" of lookup \"a\""}});
+  ExpectErrors(
+      [](json& d) {
+        d["spec"]["lookups"] =
+            json::parse(R"([{"name": "a", "kafkaTopic": "t", "keyField": "/k", "extra": 1}])");
+      },
+      {{"spec.lookups[0].extra", "unknown field"}});
+  ExpectErrors(
+      [](json& d) {
+        d["spec"].erase("eventSources");
+        d["spec"]["type"] = "left_join";
+        d["spec"]["leftEventSource"] = {{"kafkaTopic", "a"}, {"joinKeyField", "/k"}};
+        d["spec"]["rightEventSource"] = {{"kafkaTopic", "b"}, {"joinKeyField", "/k"}};
+        d["spec"]["lookups"] = json::parse(R"([{"name": "a", "kafkaTopic": "t", "keyField": "/k"}])");
+      },
+      {{"spec.lookups", "only allowed when type is simple"}});
+}
+
 TEST(ParseUserSignal, RequiresBothSidesOfALeftJoin) {
   ExpectErrors(
       [](json& d) {

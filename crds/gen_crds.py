@@ -38,6 +38,9 @@ INT32_MAX = 2147483647
 MAX_SOURCES = 32
 MAX_SIGNAL_REFS = 64
 MAX_AGGREGATIONS = 64
+MAX_LOOKUPS = 16
+# spec.lookups[].name (core/user_signal.cc): letters, digits, '_' and '-'.
+LOOKUP_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 def rule(expr, message, field_path=None, reason=None, message_expression=None):
@@ -314,6 +317,22 @@ def user_signal_spec():
             "description": "Output attribute name -> JSON pointer into the event [the whole event].",
             "additionalProperties": pointer("Pointer into the event (the joined document for left_join)."),
         },
+        "lookups": {
+            "type": "array", "maxItems": MAX_LOOKUPS,
+            "description": "Lookup tables (simple signals): each event gets the row of a table fed by a compacted topic inserted at `into` before filters and attributes.",
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+            "items": {
+                "type": "object", "required": ["name", "kafkaTopic", "keyField"],
+                "properties": {
+                    "name": {"type": "string", "pattern": LOOKUP_NAME_PATTERN, "minLength": 1,
+                             "maxLength": 63, "description": "The lookup's name, unique in the list."},
+                    "kafkaTopic": topic("Compacted topic feeding the table: message key = table key, JSON value = row, null value deletes."),
+                    "keyField": pointer("Pointer to the table key in the event (a string or an integer)."),
+                    "into": {"type": "string", "pattern": POINTER_PATTERN, "minLength": 1, "maxLength": 1024,
+                             "description": "Where the row (null when missing) is inserted [/lookups/<name>]; not the whole event."},
+                },
+            },
+        },
         "transform": {"type": "string", "minLength": 1, "maxLength": 253,
                       "description": "Name of a C++ plug-in transform."},
         "onError": {"type": "string", "enum": ["fail", "skip", "deadLetter"], "default": "deadLetter",
@@ -339,6 +358,9 @@ def user_signal_spec():
             rule("self.type != 'left_join' || !has(self.eventSources)",
                  "eventSources are only allowed when type is simple (left_join uses leftEventSource and rightEventSource)",
                  ".eventSources", "FieldValueForbidden"),
+            rule("self.type != 'left_join' || !has(self.lookups)",
+                 "lookups are only allowed when type is simple",
+                 ".lookups", "FieldValueForbidden"),
         ],
     }
 

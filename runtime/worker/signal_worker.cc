@@ -52,7 +52,14 @@ AssignmentResult CheckAssignmentEpoch(int64_t current_epoch, const std::vector<i
   return AssignmentResult::kApplied;
 }
 
+void SignalWorker::AddStartGate(std::string what, std::function<bool()> done) {
+  start_gates_.emplace_back(std::move(what), std::move(done));
+}
+
 Status SignalWorker::Start() {
+  for (const auto& [what, done] : start_gates_) {
+    if (!done()) return Status::Unavailable("waiting for " + what);
+  }
   auto out = sink_->PartitionCount(signal_.spec.output_topic);
   if (!out.ok()) return out.status();
   output_partitions_ = *out;

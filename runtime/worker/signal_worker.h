@@ -62,9 +62,16 @@ class SignalWorker : public AssignableWorker {
   SignalWorker(const SignalWorker&) = delete;
   SignalWorker& operator=(const SignalWorker&) = delete;
 
+  // Something Start() waits for: until `done()` is true, Start() fails with
+  // Unavailable naming `what`, so the worker is neither ready nor warm. The
+  // lookup tables' initial load (spec.lookups, runtime/lookup) is one: a
+  // standby is warm only with its tables loaded. Call before Start().
+  void AddStartGate(std::string what, std::function<bool()> done);
+
   // Reads partition counts (source and output topics), the committed offsets,
   // and assigns the partitions. ready() is true after it succeeds. Errors:
-  // Unavailable (metadata/coordinator not reachable: retry), NotFound.
+  // Unavailable (metadata/coordinator not reachable, a start gate not done:
+  // retry), NotFound.
   Status Start();
 
   // One iteration of the loop (see above). A non-OK status is fatal: an
@@ -141,6 +148,7 @@ class SignalWorker : public AssignableWorker {
 
   UserSignal signal_;
   std::unique_ptr<SignalTransform> transform_;
+  std::vector<std::pair<std::string, std::function<bool()>>> start_gates_;
   SourceReader* source_;
   RecordSink* sink_;
   WorkerMetrics* metrics_;

@@ -27,6 +27,7 @@
 #include "runtime/common/shutdown.h"
 #include "runtime/jobs/job_factory.h"
 #include "runtime/join/repartitioner.h"
+#include "runtime/lookup/lookup_table.h"
 #include "runtime/state/changelog_reader.h"
 #include "runtime/state/state_store.h"
 #include "runtime/stateful/stateful_worker.h"
@@ -390,8 +391,43 @@ int RunWorker(int argc, char** argv) {
     return kExitUsage;
   }
 
+  // spec.lookups: one RocksDB table per lookup under --state-dir (default: a
+  // temporary directory removed on exit), loaded from its compacted topic by
+  // a background consumer. The worker is not ready (warm) before the initial
+  // load. Declared before the worker: destroyed after it.
+  StateDir lookup_dir;
+  std::unique_ptr<LookupTables> lookups;
+  if (!signal.spec.lookups.empty()) {
+    Status dir_status = MakeStateDir(*config, &lookup_dir);
+    if (!dir_status.ok()) {
+      spdlog::error("{}", dir_status.ToString());
+      return kExitFailure;
+    }
+    auto opened = OpenLookupTables(signal, flags.bootstrap, config->consumer.properties,
+                                   (std::filesystem::path(lookup_dir.path) / "lookups").string(),
+                                   &registry.registry());
+    if (!opened.ok()) {
+      spdlog::error("lookup tables: {}", opened.status().ToString());
+      return kExitFailure;
+    }
+    lookups = std::move(opened).value();
+    (*transform)->SetLookupSource(lookups.get());
+    spdlog::info("{} lookup table(s) in {}/lookups", lookups->tables().size(), lookup_dir.path);
+  }
+
   SignalWorker worker(signal, std::move(transform).value(), source->get(), sink->get(), &metrics,
                       SystemClock(), config->options);
+  if (lookups) {
+    worker.AddStartGate("the initial load of the lookup tables",
+                        [&lookups] { return lookups->loaded(); });
+    while (!ShutdownRequested()) {
+      endpoints.StartupHeartbeat();
+      Status s = lookups->Start();
+      if (s.ok() && lookups->loaded()) break;
+      if (!s.ok()) spdlog::warn("lookup tables not started, retrying: {}", s.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(s.ok() ? 20 : 1000));
+    }
+  }
   endpoints.SetWorker(&worker);
 
   // Connect: retried until it works, so a worker may start before its
