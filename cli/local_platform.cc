@@ -325,6 +325,10 @@ Status LocalPlatform::StartProcesses() {
         w.argv.push_back((state_ / "state" / w.worker_id).string());
       }
       w.argv.insert(w.argv.end(), j.worker_args.begin(), j.worker_args.end());
+      for (const auto& plugin : options_.plugins) {
+        w.argv.push_back("--plugin");
+        w.argv.push_back(fs::absolute(plugin).string());
+      }
       procs_.push_back(std::move(w));
     }
   }

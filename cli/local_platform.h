@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace usp {
 
@@ -25,6 +26,8 @@ struct LocalOptions {
   double generate_events = 0;   // events/s over all source topics; 0 = none
   std::string runtime_path;     // usp-runtime binary; default: beside uspctl
   int ready_timeout_s = 60;
+  // Plug-in libraries (docs/plugins.md) every worker loads (`--plugin`).
+  std::vector<std::string> plugins;
 };
 
 // Runs until SIGINT/SIGTERM. Returns the process exit code.

@@ -168,6 +168,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   local_cmd->add_option("--runtime", local.runtime_path,
                         "Path of the usp-runtime binary (default: beside uspctl)");
+  local_cmd->add_option("--plugin", local.plugins,
+                        "Plug-in library (.so) every worker loads, for spec.transform "
+                        "(repeatable; docs/plugins.md)")
+      ->check(CLI::ExistingFile);
   local_cmd->add_option("--ready-timeout", local.ready_timeout_s, "Seconds to wait for readiness")
       ->capture_default_str();
 
