@@ -8,7 +8,9 @@
 //                 and produce the same bytes to another, no transform (R1's
 //                 reference); runs until SIGTERM
 //   run-until     spawn a command, time it until a topic's end offsets reach
-//                 N, stop it, print the figures as JSON (R1's stopwatch)
+//                 N (R1's stopwatch) or until a consumer group has committed
+//                 every input of its source topics (R2's), stop it, print the
+//                 figures as JSON
 
 #include <cstdio>
 #include <string>
@@ -22,10 +24,13 @@ void PrintUsage() {
   std::fprintf(stderr,
                "usage: usp-bench-kafka <command> [--flag value]...\n"
                "  load-events  --bootstrap B --topic T --events N [--users U] [--seed S]\n"
+               "               [--shape search|booking] [--base-ms MS] [--step-ms MS]\n"
                "  load-signals --bootstrap B --resource FILE --users U --per-user K\n"
                "               --end-ms MS --step-ms MS --redis-out FILE\n"
                "  copy         --bootstrap B --source T --target T [--group G]\n"
-               "  run-until    --bootstrap B --topic T --expect N [--timeout-s S] -- CMD...\n");
+               "  run-until    --bootstrap B --topic T --expect N [--timeout-s S] -- CMD...\n"
+               "  run-until    --bootstrap B --topic T --committed-group G --sources T1[,T2]\n"
+               "               [--timeout-s S] -- CMD...   (time until G committed every input)\n");
 }
 
 }  // namespace

@@ -128,6 +128,14 @@ int LoadEvents(const Flags& flags) {
   const int64_t events = flags.Int("events");
   const int64_t users = flags.Int("users", 100000);
   std::mt19937_64 rng(static_cast<uint64_t>(flags.Int("seed", 42)));
+  // --shape search|booking [search]; event i has event time base + i * step.
+  const std::string shape_name = flags.Str("shape", "search");
+  if (shape_name != "search" && shape_name != "booking") {
+    std::fprintf(stderr, "--shape: search or booking, not %s\n", shape_name.c_str());
+    return 2;
+  }
+  const EventShape shape = shape_name == "search" ? EventShape::kSearch : EventShape::kBooking;
+  const int64_t step_ms = flags.Int("step-ms", 1);
 
   rd_kafka_t* rk = NewLoader(bootstrap);
   auto partitions = PartitionCount(rk, topic);
@@ -141,12 +149,12 @@ int LoadEvents(const Flags& flags) {
     return 1;
   }
   const double start = MonotonicSeconds();
-  const int64_t base_ms = NowMs() - 3600 * 1000;
+  const int64_t base_ms = flags.Int("base-ms", NowMs() - 3600 * 1000);
   int64_t bytes = 0;
   for (int64_t i = 0; i < events; ++i) {
     std::string user = UserId(rng() % static_cast<uint64_t>(users));
     std::string event =
-        MakeEvent(EventShape::kSearch, user, base_ms + i, static_cast<uint64_t>(i), rng);
+        MakeEvent(shape, user, base_ms + i * step_ms, static_cast<uint64_t>(i), rng);
     bytes += static_cast<int64_t>(event.size());
     Produce(rk, topic, user, event);
     if (i % 1024 == 0) rd_kafka_poll(rk, 0);
