@@ -9,7 +9,14 @@
 #   dropped watches and a 409 on status are survived without missing an
 #   update; `kubectl delete` cascades and cleans the query catalog; two
 #   operator instances never reconcile at once, and the second takes over
-#   when the leader dies.
+#   when the leader dies. The examples' UserSegment (active-trip-planner) and
+#   SessionJob (search-engagement) run the same way: Deployments usp-segment-*
+#   / usp-session-* with --state-dir, Ready, status.assignment (real workers);
+#   kill -9 of the segment's active worker moves its partitions to the warm
+#   standby (status.lastFailover); a SessionJob naming a missing UserSignal,
+#   and the segment once its exit
+#   signal `bookings` is deleted, get Ready=False SignalNotFound naming the
+#   field.
 #
 # Workers: real `usp-runtime worker`s. By default the script starts the
 # embedded Kafka-protocol broker (`uspctl broker`) with the examples' source,
@@ -86,10 +93,13 @@ fi
 # --- workers ------------------------------------------------------------------
 RUNTIME="$BUILD/runtime/usp-runtime"
 USPCTL="$BUILD/cli/uspctl"
-# Every topic the examples use: sources, signal outputs, dead letters.
+# Every topic the examples use: sources, signal outputs, dead letters, the
+# segment's and session job's outputs and changelogs.
 TOPICS="events.search events.listing_view events.booking
         usp.signal.searches usp.signal.home-views usp.signal.bookings
-        usp.dlq.searches usp.dlq.home-views usp.dlq.bookings"
+        usp.dlq.searches usp.dlq.home-views usp.dlq.bookings
+        usp.segment.active-trip-planner usp.session.search-engagement
+        usp.changelog.usersegment.active-trip-planner usp.changelog.sessionjob.search-engagement"
 REAL_WORKERS=""
 BOOTSTRAP=""
 SKIP_REASON=""
@@ -133,7 +143,8 @@ assert sys.argv[1] == "worker", sys.argv
 args = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--") and "=" in a)
 with open(args["config"]) as f:
     job = json.load(f)
-assert job["kind"] == "UserSignal" and args["bootstrap"], job
+assert job["kind"] in ("UserSignal", "UserSegment", "SessionJob") and args["bootstrap"], job
+assert ("state-dir" in args) == (job["kind"] != "UserSignal" or job["spec"]["type"] == "left_join"), args
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
         body = b'{"status":"ok"}' if self.path in ("/healthz", "/readyz", "/status") else b"{}"
@@ -283,6 +294,78 @@ check "kubectl describe shows the operator's Events" bash -c \
 check "the query catalog lists every valid UserSignal" bash -c \
   "kubectl get configmap usp-query-catalog -o json | jq -e '.data | has(\"default.searches.yaml\") and has(\"default.bookings.yaml\") and has(\"default.home-views.yaml\")'"
 
+# --- a UserSegment and a SessionJob (stateful workers) ------------------------------
+# examples/ holds both: they read the output topics of searches, bookings and
+# home-views.
+for entry in usersegment/active-trip-planner/segment sessionjob/search-engagement/session; do
+  IFS=/ read -r kind name prefix <<<"$entry"
+  dep="usp-$prefix-$name"
+  check_eventually "$kind $name: ConfigMap $dep holds its normalized job.json" 30 bash -c \
+    "kubectl get configmap $dep -o jsonpath='{.data.job\.json}' | jq -e '.metadata.name == \"$name\" and (.kind | ascii_downcase) == \"$kind\"'"
+  check_eventually "$kind $name: Deployment $dep has 2 replicas, --partitions=none, --state-dir on the state emptyDir, preStop" 30 bash -c \
+    "kubectl get deployment $dep -o json | jq -e '.spec.replicas == 2
+       and (.spec.template.spec.containers[0].args | index(\"--partitions=none\") and index(\"--state-dir=/var/lib/usp/state\"))
+       and ([.spec.template.spec.volumes[] | select(.name == \"state\" and .emptyDir)] | length) == 1
+       and .spec.template.spec.containers[0].lifecycle.preStop.exec.command[0] == \"sleep\"
+       and .spec.template.metadata.labels[\"usp.dev/job\"] == \"$name\"'"
+  uid=$(kubectl get "$kind" "$name" -o jsonpath='{.metadata.uid}')
+  check "$kind $name owns $dep (ownerReference)" bash -c \
+    "kubectl get deployment $dep -o json | jq -e '.metadata.ownerReferences[0] | .name == \"$name\" and .uid == \"$uid\" and .controller'"
+  check_eventually "$kind $name turns Ready (worker pods ready)" 90 bash -c \
+    "test \"\$(kubectl get $kind $name -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True"
+  check "$kind $name: status has observedGeneration, 8 partitions, 1 active + 1 standby" bash -c \
+    "kubectl get $kind $name -o json | jq -e '.status.observedGeneration == .metadata.generation and .status.partitions == 8
+       and .status.replicas.active == 1 and .status.replicas.standby == 1'"
+  if [ -n "$REAL_WORKERS" ]; then
+    check_eventually "$kind $name: status.assignment: one active owns all 8 partitions, one warm standby" 60 bash -c \
+      "kubectl get $kind $name -o json | jq -e '.status.assignment | .epoch > 0
+         and ([.workers[] | select(.role == \"active\") | .partitions[]] | sort) == [0,1,2,3,4,5,6,7]
+         and ([.workers[] | select(.role == \"standby\" and .warm)] | length) == 1'"
+  fi
+done
+GET_OUT=$(kubectl get usersegments 2>&1; kubectl get sessionjobs 2>&1)
+echo "$GET_OUT" | sed 's/^/#   /'
+check "kubectl get usersegments shows active-trip-planner Ready True, 1 active, 1 standby, 8 partitions" \
+  bash -c "echo \"\$1\" | grep -Eq '^active-trip-planner +[^ ]+ +True +1 +1 +8 '" _ "$GET_OUT"
+check "kubectl get sessionjobs shows search-engagement sliding, True, 1 active, 1 standby, 8 partitions" \
+  bash -c "echo \"\$1\" | grep -Eq '^search-engagement +sliding +True +1 +1 +8 '" _ "$GET_OUT"
+if [ -n "$REAL_WORKERS" ]; then
+  # Failover of a stateful job: kill -9 the segment's active worker process
+  # (the double runs pods as processes: containerID process://PID); its
+  # partitions move to the warm standby, which tails the changelog.
+  SEG_ACTIVE=$(kubectl get usersegment active-trip-planner -o json | jq -r '.status.assignment.workers[] | select(.role == "active") | .name' | head -1)
+  SEG_PID=$(kubectl get pod "$SEG_ACTIVE" -o jsonpath='{.status.containerStatuses[0].containerID}' 2>/dev/null | sed 's|^process://||')
+  echo "#   active-trip-planner active worker: $SEG_ACTIVE (pid $SEG_PID)"
+  check "kill -9 of the segment's active worker process" kill -KILL "$SEG_PID"
+  check_eventually "the UserSegment's status.lastFailover names $SEG_ACTIVE and all 8 partitions" 60 bash -c \
+    "kubectl get usersegment active-trip-planner -o json | jq -e '.status.lastFailover | .worker == \"$SEG_ACTIVE\"
+       and (.partitions | sort) == [0,1,2,3,4,5,6,7] and (.promoted | length) == 1 and (.promoted[0] != \"$SEG_ACTIVE\")'"
+  check_eventually "the promoted standby owns all 8 partitions, status.failovers is 1" 60 bash -c \
+    "kubectl get usersegment active-trip-planner -o json | jq -e '.status.failovers == 1 and .status.lastFailover.promoted[0] as \$p
+       | ([.status.assignment.workers[] | select(.name == \$p and .role == \"active\") | .partitions[]] | sort) == [0,1,2,3,4,5,6,7]'"
+fi
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: usp.dev/v1alpha1
+kind: SessionJob
+metadata:
+  name: orphan-sessions
+spec:
+  signals: [no-such-signal]
+  window: {type: session, gap: 30m}
+  aggregations:
+    - {name: events, fn: count}
+EOF
+check_eventually "a SessionJob naming a missing UserSignal gets Ready=False reason SignalNotFound" 20 bash -c \
+  "test \"\$(kubectl get sessionjob orphan-sessions -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason}')\" = SignalNotFound"
+MSG=$(kubectl get sessionjob orphan-sessions -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}')
+echo "#   SignalNotFound message: $MSG"
+check "the message names the field (spec.signals[0]) and the signal" bash -c \
+  "echo \"\$1\" | grep -Fq 'spec.signals[0]: no UserSignal \"no-such-signal\"'" _ "$MSG"
+check "no workloads for it" bash -c \
+  "! kubectl get deployment usp-session-orphan-sessions 2>/dev/null && ! kubectl get configmap usp-session-orphan-sessions 2>/dev/null"
+check "kubectl delete sessionjob orphan-sessions" kubectl delete sessionjob orphan-sessions --wait=false
+check_eventually "it is gone once the finalizer ran" 30 bash -c "! kubectl get sessionjob orphan-sessions"
+
 # --- an invalid resource ----------------------------------------------------------
 kubectl apply -f - >/dev/null <<'EOF'
 apiVersion: usp.dev/v1alpha1
@@ -360,6 +443,11 @@ check_eventually "its worker pods go away" 30 bash -c \
   "test -z \"\$(kubectl get pods -l usp.dev/job=bookings -o name)\""
 check "the query catalog no longer lists it" bash -c \
   "kubectl get configmap usp-query-catalog -o json | jq -e '.data | has(\"default.bookings.yaml\") | not'"
+
+check_eventually "the segment reading bookings turns Ready=False SignalNotFound (spec.exit.signals[0])" 30 bash -c \
+  "kubectl get usersegment active-trip-planner -o json | jq -e '[.status.conditions[] | select(.type == \"Ready\")][0]
+     | .reason == \"SignalNotFound\" and (.message | startswith(\"spec.exit.signals[0]: no UserSignal\"))'"
+check "its workloads are left alone" kubectl get deployment usp-segment-active-trip-planner
 
 # --- leadership -------------------------------------------------------------------------
 check "the follower never reconciled while the leader lived" test "$(reconciles "$FOLLOWER")" = 0

@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--query-catalog-namespace", flags.catalog_namespace, "its namespace (default: the operator's)");
   app.add_flag("!--no-unsupported-status", flags.report_unsupported,
-               "do not set Ready=False/Unsupported on UserSegments and SessionJobs");
+               "reconcile UserSignals only: leave UserSegments and SessionJobs alone");
   CLI11_PARSE(app, argc, argv);
   return usp::op::Run(flags);
 }

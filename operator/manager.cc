@@ -2,6 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include "operator/reconcile/job_kind.h"
 #include "operator/reconcile/workload.h"
 
 namespace usp::op {
@@ -48,30 +53,65 @@ void OperatorManager::Start() {
   }
   AddKind(std::make_unique<UserSignalReconciler>(client_, clock_, events_, options_.user_signal, failover_.get()),
           kube::UserSignals());
-  WorkQueue* signals = &kinds_.back().controller->queue();
-  if (failover_) {
-    // Assignment changes and failovers bring the UserSignal back for its status.
-    failover_->SetNotify([signals](const kube::ObjectKey& key) { signals->Add(key.ToString()); });
-  }
   if (options_.report_unsupported_kinds) {
-    for (const auto* r : {&kube::UserSegments(), &kube::SessionJobs()}) {
-      AddKind(std::make_unique<UnsupportedKindReconciler>(client_, clock_, events_, *r, options_.user_signal.partitions),
-              *r);
+    // Segments and session jobs run like UserSignals (stateful workers).
+    for (const JobKind* k : {&UserSegmentKind(), &SessionJobKind()}) {
+      AddKind(std::make_unique<JobReconciler>(client_, clock_, events_, *k, options_.user_signal, failover_.get()),
+              k->resource);
+    }
+  }
+  // Each kind's queue; objects without a kind label are UserSignals'.
+  std::map<std::string, WorkQueue*> queues;
+  for (auto& kind : kinds_) queues[kind.controller->kind()] = &kind.controller->queue();
+  auto queue_of = [queues](const json& obj) -> WorkQueue* {
+    std::string kind = kube::Label(obj, kKindLabel);
+    auto it = queues.find(kind.empty() ? "UserSignal" : kind);
+    return it == queues.end() ? nullptr : it->second;
+  };
+  if (failover_) {
+    // Assignment changes and failovers bring the job back for its status.
+    failover_->SetNotify([queues](const std::string& kind, const kube::ObjectKey& key) {
+      auto it = queues.find(kind);
+      if (it != queues.end()) it->second->Add(key.ToString());
+    });
+  }
+  // A UserSignal created, changed or deleted brings back the segments and
+  // session jobs of its namespace that read it (a missing signal, its
+  // outputTopic).
+  std::vector<std::pair<Informer*, WorkQueue*>> dependents;
+  for (auto& kind : kinds_) {
+    if (kind.controller->kind() == "UserSignal") continue;
+    for (auto& informer : kind.primary) dependents.emplace_back(informer.get(), &kind.controller->queue());
+  }
+  if (!dependents.empty()) {
+    for (auto& informer : kinds_.front().primary) {
+      informer->AddHandler([dependents](const std::string&, const json& signal) {
+        const std::string ns = kube::Namespace(signal);
+        const std::string name = kube::Name(signal);
+        for (const auto& [dependent, queue] : dependents) {
+          for (const auto& obj : dependent->List()) {
+            if (kube::Namespace(obj) != ns) continue;
+            const auto refs = ReferencedSignals(obj);
+            if (std::find(refs.begin(), refs.end(), name) != refs.end()) queue->Add(kube::KeyOf(obj).ToString());
+          }
+        }
+      });
     }
   }
   // Changes to a job's workloads (a Deployment's status, a ConfigMap edited
-  // or deleted by hand) bring its UserSignal back to the queue.
+  // or deleted by hand) bring the job back to its kind's queue.
   std::vector<std::string> namespaces = options_.user_signal.namespaces;
   if (namespaces.empty()) namespaces.push_back("");
   for (const auto& ns : namespaces) {
     for (const auto* r : {&kube::Deployments(), &kube::ConfigMaps()}) {
       InformerOptions io = options_.informer;
       io.ns = ns;
-      io.label_selector = std::string(kKindLabel) + "=UserSignal," + kJobLabel;
+      io.label_selector = kJobLabel;
       auto informer = std::make_unique<Informer>(client_, *r, io);
-      informer->AddHandler([signals](const std::string&, const json& obj) {
+      informer->AddHandler([queue_of](const std::string&, const json& obj) {
         std::string job = kube::Label(obj, kJobLabel);
-        if (!job.empty()) signals->Add(kube::ObjectKey{kube::Namespace(obj), job}.ToString());
+        WorkQueue* queue = queue_of(obj);
+        if (!job.empty() && queue != nullptr) queue->Add(kube::ObjectKey{kube::Namespace(obj), job}.ToString());
       });
       owned_.push_back(std::move(informer));
     }
@@ -82,8 +122,7 @@ void OperatorManager::Start() {
     for (const auto& ns : namespaces) {
       InformerOptions io = options_.informer;
       io.ns = ns;
-      io.label_selector =
-          std::string(kNameLabel) + "=" + kWorkerName + "," + kKindLabel + "=UserSignal," + kJobLabel;
+      io.label_selector = std::string(kNameLabel) + "=" + kWorkerName + "," + kJobLabel;
       auto informer = std::make_unique<Informer>(client_, kube::Pods(), io);
       FailoverManager* failover = failover_.get();
       informer->AddHandler([failover](const std::string& type, const json& pod) { failover->OnPodEvent(type, pod); });

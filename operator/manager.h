@@ -1,11 +1,12 @@
 #pragma once
 // OperatorManager: the controllers of one leadership term. Start() creates
-// the informers (UserSignals, and the Deployments/ConfigMaps they own, in
-// each watched namespace; UserSegments and SessionJobs for their
-// Unsupported status) and the controllers they feed, plus the
-// FailoverManager (one JobController per UserSignal) and the informer on
-// the worker pods that feeds it; Stop() tears it all down. Only the leader
-// runs a manager.
+// the informers (UserSignals, UserSegments, SessionJobs, and the
+// Deployments/ConfigMaps they own, in each watched namespace) and the
+// controllers they feed (one JobReconciler per kind; a UserSignal change
+// also brings back the segments and session jobs that read it), plus the
+// FailoverManager (one JobController per job) and the informer on the
+// worker pods that feeds it; Stop() tears it all down. Only the leader runs
+// a manager.
 
 #include <atomic>
 #include <chrono>
@@ -30,7 +31,9 @@ namespace usp::op {
 struct ManagerOptions {
   UserSignalReconcilerOptions user_signal;  // .namespaces: watched namespaces (empty: all)
   int workers = 2;                          // concurrent reconciles per kind
-  bool report_unsupported_kinds = true;     // UserSegment / SessionJob get Ready=False Unsupported
+  // Reconcile UserSegments and SessionJobs too (false: UserSignals only; the
+  // flag --no-unsupported-status, named after what older versions did).
+  bool report_unsupported_kinds = true;
   std::chrono::milliseconds resync_period{600'000};  // re-reconcile everything this often
   InformerOptions informer;                 // backoff and watch timeout (ns/selector set per informer)
   WorkQueueOptions queue;

@@ -84,8 +84,12 @@ FailoverManager::FailoverManager(WorkerClient* client, MetricsRegistry* metrics,
 
 FailoverManager::~FailoverManager() { Stop(); }
 
-void FailoverManager::SetNotify(std::function<void(const kube::ObjectKey&)> notify) {
+void FailoverManager::SetNotify(std::function<void(const std::string&, const kube::ObjectKey&)> notify) {
   notify_ = std::move(notify);
+}
+
+void FailoverManager::SetNotify(std::function<void(const kube::ObjectKey&)> notify) {
+  notify_ = [notify = std::move(notify)](const std::string&, const kube::ObjectKey& key) { notify(key); };
 }
 
 int64_t FailoverManager::Now() const {
@@ -95,18 +99,20 @@ int64_t FailoverManager::Now() const {
       .count();
 }
 
-void FailoverManager::Notify(const kube::ObjectKey& key) {
-  if (notify_) notify_(key);
+void FailoverManager::Notify(const JobKey& key) {
+  if (notify_) notify_(key.first, key.second);
 }
 
 void FailoverManager::Sync(const json& owner, const JobFailoverSpec& spec) {
-  const kube::ObjectKey key = kube::KeyOf(owner);
+  const std::string kind = owner.value("kind", "UserSignal");
+  const JobKey key{kind, kube::KeyOf(owner)};
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) return;
   auto& slot = jobs_[key];
   if (!slot) {
     slot = std::make_unique<Job>(options_.worker_http_port);
-    slot->key = key;
+    slot->kind = kind;
+    slot->key = key.second;
   }
   Job& job = *slot;
   if (!job.shared) job.shared = std::make_shared<JobShared>();
@@ -116,8 +122,8 @@ void FailoverManager::Sync(const json& owner, const JobFailoverSpec& spec) {
   }
   if (!job.controller) {
     JobControllerOptions o;
-    o.kind = "UserSignal";
-    o.job = key.name;
+    o.kind = kind;
+    o.job = key.second.name;
     o.num_partitions = spec.num_partitions;
     o.parallelism = spec.parallelism;
     o.policy = spec.policy;
@@ -134,8 +140,8 @@ void FailoverManager::Sync(const json& owner, const JobFailoverSpec& spec) {
     job.controller->OnAssignment([this, key](const JobControllerSnapshot&) { Notify(key); });
     Apply(job, job.pods.Running());
     if (options_.run_loops) job.controller->Start();
-    spdlog::info("failover: controlling UserSignal {} ({} partitions, parallelism {})",
-                 key.ToString(), spec.num_partitions, spec.parallelism);
+    spdlog::info("failover: controlling {} {} ({} partitions, parallelism {})", kind,
+                 key.second.ToString(), spec.num_partitions, spec.parallelism);
   } else {
     if (spec.parallelism != job.spec.parallelism) job.controller->SetParallelism(spec.parallelism);
     if (spec.num_partitions != job.spec.num_partitions)
@@ -148,11 +154,11 @@ void FailoverManager::Sync(const json& owner, const JobFailoverSpec& spec) {
   job.spec = spec;
 }
 
-void FailoverManager::Forget(const kube::ObjectKey& key) {
+void FailoverManager::Forget(const kube::ObjectKey& key, const std::string& kind) {
   std::unique_ptr<JobController> controller;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(key);
+    auto it = jobs_.find(JobKey{kind, key});
     if (it == jobs_.end()) return;
     controller = std::move(it->second->controller);
     it->second->deleted.clear();
@@ -161,23 +167,24 @@ void FailoverManager::Forget(const kube::ObjectKey& key) {
   }
   if (controller) {
     controller->Stop();  // outside mu_: its callbacks may be waiting for it
-    spdlog::info("failover: stopped controlling UserSignal {}", key.ToString());
+    spdlog::info("failover: stopped controlling {} {}", kind, key.ToString());
   }
 }
 
-bool FailoverManager::Has(const kube::ObjectKey& key) const {
+bool FailoverManager::Has(const kube::ObjectKey& key, const std::string& kind) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(key);
+  auto it = jobs_.find(JobKey{kind, key});
   return it != jobs_.end() && it->second->controller != nullptr;
 }
 
-std::optional<JobFailoverStatus> FailoverManager::Status(const kube::ObjectKey& key) const {
+std::optional<JobFailoverStatus> FailoverManager::Status(const kube::ObjectKey& key,
+                                                         const std::string& kind) const {
   JobControllerSnapshot snap;
   JobFailoverStatus st;
   std::map<std::string, int64_t> lag;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(key);
+    auto it = jobs_.find(JobKey{kind, key});
     if (it == jobs_.end() || !it->second->controller) return std::nullopt;
     snap = it->second->controller->Snapshot();
     st.failovers = it->second->base_failovers;
@@ -210,12 +217,12 @@ void FailoverManager::Apply(Job& job, const std::vector<WorkerAction>& actions) 
   for (const auto& a : actions) {
     switch (a.type) {
       case WorkerAction::Type::kUpsert:
-        spdlog::info("failover: {} worker {} at {}", job.key.ToString(), a.worker, a.url);
+        spdlog::info("failover: {} {} worker {} at {}", job.kind, job.key.ToString(), a.worker, a.url);
         job.deleted.erase(a.worker);
         job.controller->UpsertWorker(a.worker, a.url);
         break;
       case WorkerAction::Type::kFailure:
-        spdlog::warn("failover: {} worker {} failed: {}{}", job.key.ToString(), a.worker, a.cause,
+        spdlog::warn("failover: {} {} worker {} failed: {}{}", job.kind, job.key.ToString(), a.worker, a.cause,
                      a.revoke ? " (revoking its partitions)" : "");
         job.controller->ReportFailure(a.worker, a.cause, a.failed_at_ms, a.revoke);
         break;
@@ -229,24 +236,26 @@ void FailoverManager::Apply(Job& job, const std::vector<WorkerAction>& actions) 
 }
 
 void FailoverManager::OnPodEvent(const std::string& type, const json& pod) {
-  const std::string kind = kube::Label(pod, kKindLabel);
+  std::string kind = kube::Label(pod, kKindLabel);
+  if (kind.empty()) kind = "UserSignal";
   const std::string job_name = kube::Label(pod, kJobLabel);
-  if (job_name.empty() || (!kind.empty() && kind != "UserSignal")) return;
-  const kube::ObjectKey key{kube::Namespace(pod), job_name};
+  if (job_name.empty() || (kind != "UserSignal" && kind != "UserSegment" && kind != "SessionJob")) return;
+  const JobKey key{kind, kube::ObjectKey{kube::Namespace(pod), job_name}};
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) return;
   auto it = jobs_.find(key);
   if (it == jobs_.end()) {
     if (type == "DELETED") return;
     it = jobs_.emplace(key, std::make_unique<Job>(options_.worker_http_port)).first;
-    it->second->key = key;
+    it->second->kind = kind;
+    it->second->key = key.second;
   }
   Job& job = *it->second;
   Apply(job, job.pods.Observe(type, pod, Now()));
   if (!job.controller && job.pods.Empty()) jobs_.erase(it);
 }
 
-void FailoverManager::OnFailover(const kube::ObjectKey& key,
+void FailoverManager::OnFailover(const JobKey& key,
                                  const std::shared_ptr<JobShared>& shared,
                                  const FailoverRecord& r) {
   Notify(key);
@@ -267,7 +276,7 @@ void FailoverManager::OnFailover(const kube::ObjectKey& key,
 }
 
 void FailoverManager::Tick() {
-  std::vector<kube::ObjectKey> changed;
+  std::vector<JobKey> changed;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t now = Now();
@@ -318,11 +327,11 @@ void FailoverManager::Loop() {
   }
 }
 
-bool FailoverManager::Step(const kube::ObjectKey& key) {
+bool FailoverManager::Step(const kube::ObjectKey& key, const std::string& kind) {
   JobController* controller = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(key);
+    auto it = jobs_.find(JobKey{kind, key});
     if (it == jobs_.end() || !it->second->controller) return false;
     controller = it->second->controller.get();
   }

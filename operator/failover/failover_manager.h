@@ -1,15 +1,17 @@
 #pragma once
-// FailoverManager: partition ownership and failover of every UserSignal the
-// leader runs, one JobController (runtime/control/job_controller.h) each.
+// FailoverManager: partition ownership and failover of every job (UserSignal,
+// UserSegment, SessionJob) the leader runs, one JobController
+// (runtime/control/job_controller.h) each. Jobs are identified by kind and
+// namespace/name (names are unique per kind only).
 //
-//   UserSignal reconcile ──Sync(owner, spec)/Forget(key)──> JobController per job
+//   job reconcile ──Sync(owner, spec)/Forget(key, kind)──> JobController per job
 //   pod informer ──OnPodEvent──> PodTracker (per job) ──Upsert/ReportFailure/Remove──┘
 //   JobController ──OnAssignment/OnFailover──> notify(key) (the reconcile writes status)
 //                                           └─> a Warning Event `Failover` per failover
 //   reconcile ──Status(key)──> status.assignment, lastFailover, failovers, replicas.warm, lag
 //
-// Pods are routed by their labels (usp.dev/job, usp.dev/kind=UserSignal) in
-// their namespace; pods seen before their job is synced are remembered and
+// Pods are routed by their labels (usp.dev/job, usp.dev/kind; no kind label
+// means UserSignal) in their namespace; pods seen before their job is synced are remembered and
 // announced when its controller is created. A deleted pod is removed from
 // its controller only once the controller no longer counts it as an owner
 // of partitions, so the failover keeps the pod's own cause and timing.
@@ -35,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "operator/failover/pod_tracker.h"
@@ -85,27 +88,32 @@ class FailoverManager {
   FailoverManager(const FailoverManager&) = delete;
   FailoverManager& operator=(const FailoverManager&) = delete;
 
-  // Called with a UserSignal's key whenever its status should be rewritten.
+  // Called with a job's kind and key whenever its status should be rewritten.
   // REQUIRES: before the first Sync.
+  void SetNotify(std::function<void(const std::string& kind, const kube::ObjectKey&)> notify);
+  // The same, for a manager that controls UserSignals only.
   void SetNotify(std::function<void(const kube::ObjectKey&)> notify);
 
   // Creates the job's controller (announcing its running pods) or updates
-  // its parallelism, partitions and policy. `owner` is the UserSignal; its
-  // status.failovers seeds the count of a new controller.
+  // its parallelism, partitions and policy. `owner` is the resource (its
+  // `kind` names the job's kind); its status.failovers seeds the count of a
+  // new controller.
   void Sync(const nlohmann::json& owner, const JobFailoverSpec& spec);
   // Stops and drops the job's controller (resource deleted or invalid).
-  void Forget(const kube::ObjectKey& key);
-  bool Has(const kube::ObjectKey& key) const;
-  std::optional<JobFailoverStatus> Status(const kube::ObjectKey& key) const;
+  void Forget(const kube::ObjectKey& key, const std::string& kind = "UserSignal");
+  bool Has(const kube::ObjectKey& key, const std::string& kind = "UserSignal") const;
+  std::optional<JobFailoverStatus> Status(const kube::ObjectKey& key,
+                                          const std::string& kind = "UserSignal") const;
 
-  // A watch event of a worker pod (label usp.dev/job). Other pods are ignored.
+  // A watch event of a worker pod (labels usp.dev/job, usp.dev/kind). Other
+  // pods are ignored.
   void OnPodEvent(const std::string& type, const nlohmann::json& pod);
 
   // Stops every controller; later Syncs are ignored. Idempotent.
   void Stop();
 
   // Tests (options.run_loops = false): one controller round, one manager round.
-  bool Step(const kube::ObjectKey& key);
+  bool Step(const kube::ObjectKey& key, const std::string& kind = "UserSignal");
   void Tick();
 
  private:
@@ -120,7 +128,9 @@ class FailoverManager {
     std::mutex mu;
     nlohmann::json owner;  // GUARDED_BY(mu): the involvedObject of Events
   };
+  using JobKey = std::pair<std::string, kube::ObjectKey>;  // kind, namespace/name
   struct Job {
+    std::string kind;
     kube::ObjectKey key;
     PodTracker pods;
     std::shared_ptr<JobShared> shared;
@@ -136,19 +146,18 @@ class FailoverManager {
 
   int64_t Now() const;
   void Apply(Job& job, const std::vector<WorkerAction>& actions);
-  void OnFailover(const kube::ObjectKey& key, const std::shared_ptr<JobShared>& shared,
-                  const FailoverRecord& r);
-  void Notify(const kube::ObjectKey& key);
+  void OnFailover(const JobKey& key, const std::shared_ptr<JobShared>& shared, const FailoverRecord& r);
+  void Notify(const JobKey& key);
   void Loop();
 
   WorkerClient* const client_;
   MetricsRegistry* const metrics_;
   EventRecorder* const events_;
   const FailoverManagerOptions options_;
-  std::function<void(const kube::ObjectKey&)> notify_;
+  std::function<void(const std::string&, const kube::ObjectKey&)> notify_;
 
   mutable std::mutex mu_;
-  std::map<kube::ObjectKey, std::unique_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
+  std::map<JobKey, std::unique_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
   bool stopped_ = false;                                  // GUARDED_BY(mu_)
 
   std::mutex events_mu_;

@@ -91,6 +91,10 @@ json ComputeJobStatus(const json& old_status, const JobObservation& o, TimePoint
     set(kConditionReady, "False", "InvalidSpec", *o.invalid_spec);
     set(kConditionProgressing, "False", "InvalidSpec", "fix the spec to deploy it");
     set(kConditionDegraded, "True", "InvalidSpec", *o.invalid_spec);
+  } else if (o.missing_signals) {
+    set(kConditionReady, "False", "SignalNotFound", *o.missing_signals);
+    set(kConditionProgressing, "False", "SignalNotFound", "create the UserSignals it reads to deploy it");
+    set(kConditionDegraded, "True", "SignalNotFound", *o.missing_signals);
   } else if (o.workload_error) {
     set(kConditionReady, IsStatusConditionTrue(conditions, kConditionReady) ? "True" : "False",
         IsStatusConditionTrue(conditions, kConditionReady) ? "Running" : "ReconcileError",

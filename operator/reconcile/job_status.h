@@ -21,6 +21,10 @@ struct JobObservation {
   // Set when validation failed: "spec.x: required; spec.y: ..." (then the
   // workloads were left alone).
   std::optional<std::string> invalid_spec;
+  // Set when the spec names UserSignals that do not exist in its namespace:
+  // "spec.enter.signals[0]: no UserSignal \"x\" in namespace default" (then
+  // the workloads were left alone).
+  std::optional<std::string> missing_signals;
   // Set when the kind is not run by this operator version.
   std::optional<std::string> unsupported;
   // Set when reconciling the workloads failed (message).

@@ -21,9 +21,9 @@ void RecordTransitions(EventRecorder* events, const json& object, const json& ol
   const std::string old_value = old_ready ? old_ready->value("status", "") : "";
   const std::string old_reason = old_ready ? old_ready->value("reason", "") : "";
   const std::string message = new_ready->value("message", "");
-  if (new_reason == "InvalidSpec") {
-    if (old_reason != "InvalidSpec" || (old_ready && old_ready->value("message", "") != message)) {
-      events->Record(object, "Warning", "InvalidSpec", message);
+  if (new_reason == "InvalidSpec" || new_reason == "SignalNotFound") {
+    if (old_reason != new_reason || (old_ready && old_ready->value("message", "") != message)) {
+      events->Record(object, "Warning", new_reason, message);
     }
   } else if (new_reason == "Unsupported") {
     if (old_reason != "Unsupported") events->Record(object, "Warning", "Unsupported", message);

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/user_signal.h"
 #include "operator/kube/object.h"
 #include "operator/reconcile/conditions.h"
 #include "operator/reconcile/status_writer.h"
@@ -63,26 +62,31 @@ bool OwnedBySomeoneElse(const json& existing, const json& owner) {
 
 }  // namespace
 
-UserSignalReconciler::UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
-                                           UserSignalReconcilerOptions options, FailoverManager* failover)
-    : client_(client), clock_(clock), events_(events), options_(std::move(options)), failover_(failover) {}
+JobReconciler::JobReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
+                             const JobKind& kind, JobReconcilerOptions options, FailoverManager* failover)
+    : client_(client),
+      clock_(clock),
+      events_(events),
+      kind_(kind),
+      options_(std::move(options)),
+      failover_(failover) {}
 
-Result<json> UserSignalReconciler::UpdateWithRetry(const kube::ObjectKey& key,
+Result<json> JobReconciler::UpdateWithRetry(const kube::ObjectKey& key,
                                                    const std::function<bool(json*)>& mutate) {
   for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
-    auto got = client_->Get(kube::UserSignals(), key.ns, key.name);
+    auto got = client_->Get(kind_.resource, key.ns, key.name);
     if (!got.ok()) return got.error().ToStatus();
     json obj = std::move(got).value();
     if (!mutate(&obj)) return obj;
-    auto updated = client_->Update(kube::UserSignals(), key.ns, obj);
+    auto updated = client_->Update(kind_.resource, key.ns, obj);
     if (updated.ok()) return std::move(updated).value();
     if (!updated.error().IsConflict()) return updated.error().ToStatus();
   }
   return Status::Unavailable("update of " + key.ToString() + ": conflicts persisted");
 }
 
-Status UserSignalReconciler::SyncCatalog() {
-  if (!options_.catalog.enabled) return Status::Ok();
+Status JobReconciler::SyncCatalog() {
+  if (!kind_.in_catalog || !options_.catalog.enabled) return Status::Ok();
   std::vector<json> all;
   std::vector<std::string> namespaces = options_.namespaces;
   if (namespaces.empty()) namespaces.push_back("");
@@ -94,16 +98,16 @@ Status UserSignalReconciler::SyncCatalog() {
   return usp::op::SyncCatalog(client_, options_.catalog, all);
 }
 
-Result<ReconcileResult> UserSignalReconciler::Finalize(const kube::ObjectKey& key) {
+Result<ReconcileResult> JobReconciler::Finalize(const kube::ObjectKey& key) {
   Status catalog = SyncCatalog();
   if (!catalog.ok()) return catalog;
   auto removed = UpdateWithRetry(key, [](json* obj) { return kube::RemoveFinalizer(obj, kFinalizer); });
   if (!removed.ok() && removed.status().code() != Status::Code::kNotFound) return removed.status();
-  spdlog::info("UserSignal {}: cleaned up, finalizer removed", key.ToString());
+  spdlog::info("{} {}: cleaned up, finalizer removed", kind_.resource.kind, key.ToString());
   return ReconcileResult{};
 }
 
-Result<json> UserSignalReconciler::EnsureConfigMap(const json& owner, const std::string& job_config) {
+Result<json> JobReconciler::EnsureConfigMap(const json& owner, const std::string& job_config) {
   const json desired = DesiredConfigMap(owner, job_config, options_.worker);
   const std::string ns = kube::Namespace(owner);
   const std::string name = kube::Name(desired);
@@ -118,7 +122,8 @@ Result<json> UserSignalReconciler::EnsureConfigMap(const json& owner, const std:
     if (!got.ok()) return got.error().ToStatus();
     json existing = std::move(got).value();
     if (OwnedBySomeoneElse(existing, owner)) {
-      return Status::InvalidArgument("ConfigMap " + name + " exists and is not controlled by this UserSignal");
+      return Status::InvalidArgument("ConfigMap " + name + " exists and is not controlled by this " +
+                                     kind_.resource.kind);
     }
     if (existing.value("data", json::object()) == desired["data"] && MetadataCurrent(existing, desired, owner)) {
       return existing;
@@ -132,9 +137,9 @@ Result<json> UserSignalReconciler::EnsureConfigMap(const json& owner, const std:
   return Status::Unavailable("ConfigMap " + ns + "/" + name + ": conflicts persisted");
 }
 
-Result<json> UserSignalReconciler::EnsureDeployment(const json& owner, int32_t replicas,
-                                                    const std::string& config_hash) {
-  const json desired = DesiredDeployment(owner, replicas, config_hash, options_.worker);
+Result<json> JobReconciler::EnsureDeployment(const json& owner, int32_t replicas, const std::string& config_hash,
+                                             const std::vector<std::string>& job_args) {
+  const json desired = DesiredDeployment(owner, replicas, config_hash, options_.worker, job_args);
   const std::string ns = kube::Namespace(owner);
   const std::string name = kube::Name(desired);
   for (int attempt = 0; attempt < kConflictAttempts; ++attempt) {
@@ -152,7 +157,8 @@ Result<json> UserSignalReconciler::EnsureDeployment(const json& owner, int32_t r
     if (!got.ok()) return got.error().ToStatus();
     json existing = std::move(got).value();
     if (OwnedBySomeoneElse(existing, owner)) {
-      return Status::InvalidArgument("Deployment " + name + " exists and is not controlled by this UserSignal");
+      return Status::InvalidArgument("Deployment " + name + " exists and is not controlled by this " +
+                                     kind_.resource.kind);
     }
     if (kube::JsonContains(existing["spec"], desired["spec"]) && MetadataCurrent(existing, desired, owner)) {
       return existing;
@@ -176,20 +182,38 @@ Result<json> UserSignalReconciler::EnsureDeployment(const json& owner, int32_t r
   return Status::Unavailable("Deployment " + ns + "/" + name + ": conflicts persisted");
 }
 
-Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& key) {
+Result<std::vector<std::pair<std::string, std::string>>> JobReconciler::ResolveSignals(const std::string& ns,
+                                                                                      const JobSpec& job,
+                                                                                      std::string* missing) {
+  std::vector<std::pair<std::string, std::string>> topics;
+  for (const auto& ref : job.signals) {
+    auto signal = client_->Get(kube::UserSignals(), ns, ref.name);
+    if (!signal.ok()) {
+      if (!signal.error().IsNotFound()) return signal.error().ToStatus();
+      if (!missing->empty()) *missing += "; ";
+      *missing += ref.field + ": no UserSignal \"" + ref.name + "\" in namespace " + ns;
+      continue;
+    }
+    topics.emplace_back(ref.name, SignalOutputTopic(*signal));
+  }
+  return topics;
+}
+
+Result<ReconcileResult> JobReconciler::Reconcile(const kube::ObjectKey& key) {
+  const std::string& kind = kind_.resource.kind;
   // Observe.
-  auto got = client_->Get(kube::UserSignals(), key.ns, key.name);
+  auto got = client_->Get(kind_.resource, key.ns, key.name);
   if (!got.ok()) {
     if (!got.error().IsNotFound()) return got.error().ToStatus();
     // Gone (its finalizer already handled, or removed by hand): make sure
     // the catalog forgot it; the workloads are garbage-collected.
-    if (failover_ != nullptr) failover_->Forget(key);
+    if (failover_ != nullptr) failover_->Forget(key, kind);
     USP_RETURN_IF_ERROR(SyncCatalog());
     return ReconcileResult{};
   }
   json obj = std::move(got).value();
   if (kube::IsBeingDeleted(obj)) {
-    if (failover_ != nullptr) failover_->Forget(key);
+    if (failover_ != nullptr) failover_->Forget(key, kind);
     if (!kube::HasFinalizer(obj, kFinalizer)) return ReconcileResult{};
     return Finalize(key);
   }
@@ -203,7 +227,7 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
   JobObservation observed;
   observed.generation = kube::Generation(obj);
   observed.partitions = options_.partitions;
-  const std::string workload = WorkloadName(key.name);
+  const std::string workload = WorkloadName(kind, key.name);
   auto deployment = client_->Get(kube::Deployments(), key.ns, workload);
   if (deployment.ok()) {
     observed.deployment = *deployment;
@@ -211,34 +235,46 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
     return deployment.error().ToStatus();
   }
 
-  // Validate.
+  // Validate, then resolve the UserSignals the job reads.
   FieldErrors errors;
-  auto signal = ParseUserSignal(obj, &errors);
+  auto job = kind_.parse(obj, &errors);
   Status catalog = SyncCatalog();
   if (!catalog.ok()) spdlog::warn("query catalog: {}", catalog.ToString());
-  if (!signal) {
-    // The workloads are left alone, and so are the workers' assignments.
-    if (failover_ != nullptr) failover_->Forget(key);
+  std::vector<std::pair<std::string, std::string>> signal_topics;
+  if (!job) {
     observed.invalid_spec = JoinErrors(errors);
-    auto written = WriteJobStatus(client_, kube::UserSignals(), obj, observed, clock_, events_);
+  } else {
+    std::string missing;
+    auto resolved = ResolveSignals(key.ns, *job, &missing);
+    if (!resolved.ok()) return resolved.status();
+    signal_topics = std::move(resolved).value();
+    if (!missing.empty()) observed.missing_signals = missing;
+  }
+  if (observed.invalid_spec || observed.missing_signals) {
+    // The workloads are left alone, and so are the workers' assignments.
+    if (failover_ != nullptr) failover_->Forget(key, kind);
+    if (job) {
+      observed.parallelism = job->parallelism;
+      observed.standby_replicas = job->standby_replicas;
+    }
+    auto written = WriteJobStatus(client_, kind_.resource, obj, observed, clock_, events_);
     if (!written.ok()) return written.status();
     if (written->stale) return ReconcileResult{true, {}};
-    return ReconcileResult{};  // a spec change brings us back
+    return ReconcileResult{};  // a spec change (or the UserSignal's creation) brings us back
   }
-  observed.parallelism = signal->spec.parallelism;
-  observed.standby_replicas = signal->spec.standby_replicas;
+  observed.parallelism = job->parallelism;
+  observed.standby_replicas = job->standby_replicas;
 
-  // Reconcile. The generation is not part of the config: only a real spec
-  // change should roll the workers.
-  signal->metadata.generation = 0;
-  const std::string job_config = ToJson(*signal).dump(2) + "\n";
+  // Reconcile.
+  const std::string job_config = job->config.dump(2) + "\n";
   const std::string hash = ConfigHash(job_config);
   Status workload_status = Status::Ok();
   auto cm = EnsureConfigMap(obj, job_config);
   if (!cm.ok()) {
     workload_status = cm.status();
   } else {
-    auto dep = EnsureDeployment(obj, signal->spec.parallelism + signal->spec.standby_replicas, hash);
+    auto dep = EnsureDeployment(obj, job->parallelism + job->standby_replicas, hash,
+                                JobWorkerArgs(*job, signal_topics));
     if (dep.ok()) {
       observed.deployment = std::move(dep).value();
     } else {
@@ -251,12 +287,12 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
   }
   if (failover_ != nullptr) {
     JobFailoverSpec spec;
-    spec.parallelism = signal->spec.parallelism;
+    spec.parallelism = job->parallelism;
     spec.num_partitions = options_.partitions;
-    spec.policy.probe_interval_ms = signal->spec.failover.probe_interval_ms;
-    spec.policy.failure_threshold = signal->spec.failover.failure_threshold;
+    spec.policy.probe_interval_ms = job->failover.probe_interval_ms;
+    spec.policy.failure_threshold = job->failover.failure_threshold;
     failover_->Sync(obj, spec);
-    if (auto fs = failover_->Status(key)) {
+    if (auto fs = failover_->Status(key, kind)) {
       observed.assignment = std::move(fs->assignment);
       observed.last_failover = std::move(fs->last_failover);
       observed.failovers = fs->failovers;
@@ -266,7 +302,7 @@ Result<ReconcileResult> UserSignalReconciler::Reconcile(const kube::ObjectKey& k
   }
 
   // Status.
-  auto written = WriteJobStatus(client_, kube::UserSignals(), obj, observed, clock_, events_);
+  auto written = WriteJobStatus(client_, kind_.resource, obj, observed, clock_, events_);
   if (!written.ok()) return written.status();
   if (written->stale) return ReconcileResult{true, {}};
   if (!workload_status.ok()) return workload_status;

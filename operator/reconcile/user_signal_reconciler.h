@@ -1,11 +1,18 @@
 #pragma once
-// UserSignal -> ConfigMap + Deployment, flink-kubernetes-operator style:
-//   observe   read the UserSignal, its ConfigMap and Deployment
-//   validate  core::ParseUserSignal; invalid -> Ready=False/InvalidSpec with
-//             the field paths, and no workload is touched
+// A job resource (UserSignal, UserSegment, SessionJob: a JobKind, see
+// job_kind.h) -> ConfigMap + Deployment, flink-kubernetes-operator style:
+//   observe   read the resource, its ConfigMap and Deployment
+//   validate  the kind's parser (core::ParseUserSignal, ...); invalid ->
+//             Ready=False/InvalidSpec with the field paths, and no workload
+//             is touched
+//   resolve   segments and sessions: every UserSignal they name must exist
+//             in their namespace (else Ready=False/SignalNotFound naming the
+//             field, workloads untouched); a custom outputTopic becomes a
+//             --signal-topic flag
 //   reconcile ensure the finalizer, the ConfigMap (normalized job.json) and
 //             the Deployment (parallelism + standbyReplicas pods, config
-//             hash on the template); keep the query catalog current
+//             hash on the template, --state-dir on the `state` emptyDir for
+//             stateful jobs); keep the query catalog current (UserSignals)
 //   failover  the job's JobController (operator/failover) follows the spec:
 //             parallelism, partitions, probe interval and threshold
 //   status    observedGeneration, conditions, replicas, partitions, and the
@@ -17,6 +24,7 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "operator/controller/clock.h"
@@ -24,13 +32,14 @@
 #include "operator/failover/failover_manager.h"
 #include "operator/kube/kube_client.h"
 #include "operator/reconcile/event_recorder.h"
+#include "operator/reconcile/job_kind.h"
 #include "operator/reconcile/job_status.h"
 #include "operator/reconcile/query_catalog.h"
 #include "operator/reconcile/workload.h"
 
 namespace usp::op {
 
-struct UserSignalReconcilerOptions {
+struct JobReconcilerOptions {
   WorkerOptions worker;
   int32_t partitions = 8;               // partitions of the output topics (status.partitions)
   std::vector<std::string> namespaces;  // watched namespaces; empty: all (for the catalog)
@@ -39,15 +48,17 @@ struct UserSignalReconcilerOptions {
   // Deployment usually come first).
   std::chrono::milliseconds not_ready_requeue{10'000};
 };
+using UserSignalReconcilerOptions = JobReconcilerOptions;
 
-class UserSignalReconciler : public Reconciler {
+class JobReconciler : public Reconciler {
  public:
+  // `kind` must outlive the reconciler (the JobKind singletons do).
   // `failover` may be null (no partition control: workers keep what they
   // were started with).
-  UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
-                       UserSignalReconcilerOptions options, FailoverManager* failover = nullptr);
+  JobReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events, const JobKind& kind,
+                JobReconcilerOptions options, FailoverManager* failover = nullptr);
 
-  std::string Kind() const override { return "UserSignal"; }
+  std::string Kind() const override { return kind_.resource.kind; }
   Result<ReconcileResult> Reconcile(const kube::ObjectKey& key) override;
 
  private:
@@ -57,7 +68,12 @@ class UserSignalReconciler : public Reconciler {
                                          const std::function<bool(nlohmann::json*)>& mutate);
   Result<nlohmann::json> EnsureConfigMap(const nlohmann::json& owner, const std::string& job_config);
   Result<nlohmann::json> EnsureDeployment(const nlohmann::json& owner, int32_t replicas,
-                                          const std::string& config_hash);
+                                          const std::string& config_hash,
+                                          const std::vector<std::string>& job_args);
+  // The output topic of each UserSignal the job reads (name, topic); the
+  // fields naming a missing one are reported in `missing`.
+  Result<std::vector<std::pair<std::string, std::string>>> ResolveSignals(const std::string& ns, const JobSpec& job,
+                                                                         std::string* missing);
   // Rebuilds the catalog from every UserSignal (those being deleted excluded).
   Status SyncCatalog();
   Result<ReconcileResult> Finalize(const kube::ObjectKey& key);
@@ -65,12 +81,21 @@ class UserSignalReconciler : public Reconciler {
   kube::KubeClient* const client_;
   const Clock* const clock_;
   EventRecorder* const events_;
-  const UserSignalReconcilerOptions options_;
+  const JobKind& kind_;
+  const JobReconcilerOptions options_;
   FailoverManager* const failover_;
 };
 
-// Status-only reconciler for kinds this version does not run yet
-// (UserSegment, SessionJob): Ready=False, reason Unsupported.
+// The UserSignal reconciler (the catalog's owner).
+class UserSignalReconciler : public JobReconciler {
+ public:
+  UserSignalReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,
+                       JobReconcilerOptions options, FailoverManager* failover = nullptr)
+      : JobReconciler(client, clock, events, UserSignalKind(), std::move(options), failover) {}
+};
+
+// Status-only reconciler for kinds an operator does not run:
+// Ready=False, reason Unsupported. (Kept for kinds without a JobKind.)
 class UnsupportedKindReconciler : public Reconciler {
  public:
   UnsupportedKindReconciler(kube::KubeClient* client, const Clock* clock, EventRecorder* events,

@@ -484,6 +484,246 @@ TEST_F(UserSignalFailoverTest, AnInvalidSpecOrDeletionStopsTheController) {
   EXPECT_FALSE(failover_->Has({"default", "searches"}));
 }
 
+// UserSegments and SessionJobs: the same reconcile, parameterized by kind.
+class StatefulJobReconcilerTest : public UserSignalReconcilerTest {
+ protected:
+  StatefulJobReconcilerTest() {
+    segments_ = std::make_unique<JobReconciler>(&client_, &clock_, &events_, UserSegmentKind(), options_);
+    sessions_ = std::make_unique<JobReconciler>(&client_, &clock_, &events_, SessionJobKind(), options_);
+  }
+  void Create(const kube::ResourceDescriptor& r, const std::string& name, const json& spec) {
+    json obj = {{"apiVersion", "usp.dev/v1alpha1"},
+                {"kind", r.kind},
+                {"metadata", {{"name", name}, {"namespace", "default"}}},
+                {"spec", spec}};
+    ASSERT_TRUE(client_.Create(r, "default", obj).ok());
+  }
+  static json SegmentSpec() {
+    return {{"enter", {{"signals", {"searches"}}}}, {"exit", {{"signals", {"bookings"}}}}, {"expireAfter", "14d"}};
+  }
+  static json SessionSpec() {
+    return {{"signals", {"searches", "home-views"}},
+            {"window", {{"type", "sliding"}, {"size", "10m"}, {"slide", "5m"}}},
+            {"aggregations", json::array({{{"name", "events"}, {"fn", "count"}}})}};
+  }
+  ReconcileResult ReconcileWith(JobReconciler* r, const std::string& name) {
+    auto result = r->Reconcile({"default", name});
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    return result.ok() ? *result : ReconcileResult{};
+  }
+  json ConditionOf(const kube::ResourceDescriptor& r, const std::string& name, const std::string& type) {
+    auto c = FindStatusCondition(Get(r, name)["status"]["conditions"], type);
+    return c ? *c : json();
+  }
+  static bool HasArg(const json& dep, const std::string& arg) {
+    for (const auto& a : dep["spec"]["template"]["spec"]["containers"][0]["args"]) {
+      if (a == arg) return true;
+    }
+    return false;
+  }
+  static int CountArgsWithPrefix(const json& dep, const std::string& prefix) {
+    int n = 0;
+    for (const auto& a : dep["spec"]["template"]["spec"]["containers"][0]["args"]) {
+      if (a.get<std::string>().rfind(prefix, 0) == 0) ++n;
+    }
+    return n;
+  }
+
+  std::unique_ptr<JobReconciler> segments_;
+  std::unique_ptr<JobReconciler> sessions_;
+};
+
+TEST_F(StatefulJobReconcilerTest, AUserSegmentRunsAsStatefulWorkersReadingItsSignals) {
+  CreateSignal("searches", SignalSpec());
+  json bookings = SignalSpec();
+  bookings["outputTopic"] = "bookings.v2";
+  CreateSignal("bookings", bookings);
+  Create(kube::UserSegments(), "planner", SegmentSpec());
+  EXPECT_GT(ReconcileWith(segments_.get(), "planner").requeue_after.count(), 0);
+
+  json segment = Get(kube::UserSegments(), "planner");
+  EXPECT_TRUE(kube::HasFinalizer(segment, kFinalizer));
+  json cm = Get(kube::ConfigMaps(), "usp-segment-planner");
+  ASSERT_TRUE(cm.is_object());
+  json job = json::parse(cm["data"]["job.json"].get<std::string>());
+  EXPECT_EQ(job["kind"], "UserSegment");
+  EXPECT_EQ(job["spec"]["outputTopic"], "usp.segment.planner");
+  EXPECT_FALSE(job["metadata"].contains("generation"));
+
+  json dep = Get(kube::Deployments(), "usp-segment-planner");
+  ASSERT_TRUE(dep.is_object());
+  EXPECT_EQ(dep["spec"]["replicas"], 2);
+  EXPECT_EQ(dep["metadata"]["ownerReferences"][0]["kind"], "UserSegment");
+  EXPECT_EQ(dep["spec"]["selector"]["matchLabels"]["usp.dev/kind"], "UserSegment");
+  EXPECT_EQ(dep["spec"]["template"]["metadata"]["labels"]["usp.dev/job"], "planner");
+  EXPECT_TRUE(HasArg(dep, "--partitions=none"));
+  EXPECT_TRUE(HasArg(dep, "--config=/etc/usp/job.json"));
+  EXPECT_TRUE(HasArg(dep, "--state-dir=/var/lib/usp/state")) << dep["spec"]["template"].dump();
+  EXPECT_TRUE(HasArg(dep, "--signal-topic=bookings=bookings.v2"));
+  EXPECT_EQ(CountArgsWithPrefix(dep, "--signal-topic="), 1) << "searches keeps usp.signal.searches";
+  const json& container = dep["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(container["lifecycle"]["preStop"]["exec"]["command"], json::array({"sleep", "2"}));
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+  bool state_volume = false;
+  for (const auto& v : dep["spec"]["template"]["spec"]["volumes"]) {
+    state_volume = state_volume || (v["name"] == "state" && v.contains("emptyDir"));
+  }
+  EXPECT_TRUE(state_volume);
+  EXPECT_TRUE(events_.Has("Normal Created planner: Created Deployment usp-segment-planner"));
+  EXPECT_EQ(ConditionOf(kube::UserSegments(), "planner", "Ready")["reason"], "WorkersNotReady");
+  EXPECT_EQ(segment["status"]["partitions"], 8);
+
+  MarkDeploymentReady("segment-planner", 2);
+  ReconcileWith(segments_.get(), "planner");
+  EXPECT_EQ(ConditionOf(kube::UserSegments(), "planner", "Ready")["status"], "True");
+  EXPECT_EQ(Get(kube::UserSegments(), "planner")["status"]["replicas"],
+            json({{"active", 1}, {"standby", 1}, {"warm", 1}}));
+  client_.ClearActions();
+  ReconcileWith(segments_.get(), "planner");
+  EXPECT_EQ(client_.WriteCount(), 0u) << "converged";
+
+  // The catalog lists UserSignals only; a segment never rewrites it.
+  json catalog = Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system");
+  EXPECT_FALSE(catalog.is_object() && catalog["data"].contains("default.planner.yaml"));
+
+  // A changed outputTopic of a signal it reads rolls the workers.
+  bookings["outputTopic"] = "bookings.v3";
+  SetSpec("bookings", bookings);
+  ReconcileWith(segments_.get(), "planner");
+  dep = Get(kube::Deployments(), "usp-segment-planner");
+  EXPECT_TRUE(HasArg(dep, "--signal-topic=bookings=bookings.v3"));
+  EXPECT_EQ(CountArgsWithPrefix(dep, "--signal-topic="), 1);
+}
+
+TEST_F(StatefulJobReconcilerTest, AMissingSignalIsReportedWithItsFieldAndDeploysNothingUntilItExists) {
+  CreateSignal("searches", SignalSpec());
+  Create(kube::SessionJobs(), "engagement", SessionSpec());
+  EXPECT_EQ(ReconcileWith(sessions_.get(), "engagement").requeue_after.count(), 0);
+  json ready = ConditionOf(kube::SessionJobs(), "engagement", "Ready");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_EQ(ready["reason"], "SignalNotFound");
+  EXPECT_EQ(ready["message"], "spec.signals[1]: no UserSignal \"home-views\" in namespace default");
+  EXPECT_EQ(ConditionOf(kube::SessionJobs(), "engagement", "Degraded")["status"], "True");
+  EXPECT_TRUE(events_.Has("Warning SignalNotFound engagement: spec.signals[1]"));
+  EXPECT_FALSE(Get(kube::Deployments(), "usp-session-engagement").is_object());
+  EXPECT_FALSE(Get(kube::ConfigMaps(), "usp-session-engagement").is_object());
+  client_.ClearActions();
+  ReconcileWith(sessions_.get(), "engagement");
+  EXPECT_EQ(client_.WriteCount(), 0u) << "no status rewrite, no second Event";
+
+  CreateSignal("home-views", SignalSpec());
+  ReconcileWith(sessions_.get(), "engagement");
+  json dep = Get(kube::Deployments(), "usp-session-engagement");
+  ASSERT_TRUE(dep.is_object());
+  EXPECT_TRUE(HasArg(dep, "--state-dir=/var/lib/usp/state"));
+  EXPECT_EQ(CountArgsWithPrefix(dep, "--signal-topic="), 0);
+  json job = json::parse(Get(kube::ConfigMaps(), "usp-session-engagement")["data"]["job.json"].get<std::string>());
+  EXPECT_EQ(job["kind"], "SessionJob");
+  EXPECT_EQ(ConditionOf(kube::SessionJobs(), "engagement", "Ready")["reason"], "WorkersNotReady");
+}
+
+TEST_F(StatefulJobReconcilerTest, AnInvalidSegmentGetsInvalidSpecWithTheFieldPath) {
+  json spec = SegmentSpec();
+  spec["enter"]["signals"] = json::array();
+  Create(kube::UserSegments(), "planner", spec);
+  ReconcileWith(segments_.get(), "planner");
+  json ready = ConditionOf(kube::UserSegments(), "planner", "Ready");
+  EXPECT_EQ(ready["reason"], "InvalidSpec");
+  EXPECT_EQ(ready["message"].get<std::string>().rfind("spec.enter.signals", 0), 0u) << ready["message"];
+  EXPECT_FALSE(Get(kube::Deployments(), "usp-segment-planner").is_object());
+}
+
+TEST_F(StatefulJobReconcilerTest, KindsWithTheSameNameDoNotCollide) {
+  CreateSignal("searches", SignalSpec());
+  Create(kube::UserSegments(), "searches", {{"enter", {{"signals", {"searches"}}}}});
+  Reconcile("searches");
+  ReconcileWith(segments_.get(), "searches");
+  EXPECT_EQ(Get(kube::Deployments(), "usp-searches")["metadata"]["ownerReferences"][0]["kind"], "UserSignal");
+  EXPECT_EQ(Get(kube::Deployments(), "usp-segment-searches")["metadata"]["ownerReferences"][0]["kind"],
+            "UserSegment");
+  EXPECT_NE(ConditionOf(kube::UserSegments(), "searches", "Ready")["reason"], "ReconcileError");
+}
+
+TEST_F(StatefulJobReconcilerTest, ALeftJoinSignalGetsAStateDir) {
+  CreateSignal("booked", {{"type", "left_join"},
+                          {"leftEventSource", {{"kafkaTopic", "bookings"}, {"joinKeyField", "/listing_id"}}},
+                          {"rightEventSource", {{"kafkaTopic", "listings"}, {"joinKeyField", "/id"}}},
+                          {"userIdField", "/left/user_id"}});
+  Reconcile("booked");
+  json dep = Get(kube::Deployments(), "usp-booked");
+  ASSERT_TRUE(dep.is_object()) << Get(kube::UserSignals(), "booked")["status"].dump();
+  EXPECT_TRUE(HasArg(dep, "--state-dir=/var/lib/usp/state"));
+  CreateSignal("searches", SignalSpec());
+  Reconcile("searches");
+  EXPECT_EQ(CountArgsWithPrefix(Get(kube::Deployments(), "usp-searches"), "--state-dir"), 0);
+}
+
+TEST_F(StatefulJobReconcilerTest, DeletionRemovesTheFinalizer) {
+  CreateSignal("searches", SignalSpec());
+  Create(kube::UserSegments(), "planner", {{"enter", {{"signals", {"searches"}}}}});
+  ReconcileWith(segments_.get(), "planner");
+  ASSERT_TRUE(client_.Delete(kube::UserSegments(), "default", "planner").ok());
+  ReconcileWith(segments_.get(), "planner");
+  EXPECT_FALSE(Get(kube::UserSegments(), "planner").is_object()) << "finalizer removed, object gone";
+}
+
+// A worker pod of a UserSegment.
+json SegmentPod(const std::string& name, int n) {
+  json pod = WorkerPod(name, n);
+  pod["metadata"]["labels"]["usp.dev/job"] = "planner";
+  pod["metadata"]["labels"]["usp.dev/kind"] = "UserSegment";
+  return pod;
+}
+
+TEST_F(UserSignalFailoverTest, AUserSegmentGetsItsOwnFailoverController) {
+  JobReconciler segments(&client_, &clock_, &events_, UserSegmentKind(), options_, failover_.get());
+  Start();  // the UserSignal searches, pods a-c
+  json spec = {{"enter", {{"signals", {"searches"}}}}, {"parallelism", 2}, {"standbyReplicas", 1}};
+  ASSERT_TRUE(client_
+                  .Create(kube::UserSegments(), "default",
+                          {{"apiVersion", "usp.dev/v1alpha1"},
+                           {"kind", "UserSegment"},
+                           {"metadata", {{"name", "planner"}, {"namespace", "default"}}},
+                           {"spec", spec}})
+                  .ok());
+  ASSERT_TRUE(segments.Reconcile({"default", "planner"}).ok());
+  EXPECT_TRUE(failover_->Has({"default", "planner"}, "UserSegment"));
+  EXPECT_FALSE(failover_->Has({"default", "planner"}));
+  for (int n = 4; n <= 6; ++n) {
+    workers_.Add("http://127.0.0." + std::to_string(n) + ":8081");
+    failover_->OnPodEvent("ADDED", SegmentPod("s" + std::to_string(n), n));
+  }
+  ASSERT_TRUE(failover_->Step({"default", "planner"}, "UserSegment"));
+  ASSERT_TRUE(segments.Reconcile({"default", "planner"}).ok());
+  json status = Get(kube::UserSegments(), "planner")["status"];
+  ASSERT_TRUE(status.contains("assignment")) << status.dump(2);
+  EXPECT_EQ(status["assignment"]["epoch"], 1);
+  ASSERT_EQ(status["assignment"]["workers"].size(), 3u);
+  EXPECT_EQ(status["assignment"]["workers"][0]["name"], "s4");
+  EXPECT_EQ(status["assignment"]["workers"][0]["partitions"], json({0, 1, 2, 3}));
+  // The UserSignal's controller still sees only its own pods.
+  EXPECT_EQ(Status()["assignment"]["workers"].size(), 3u);
+  EXPECT_EQ(Status()["assignment"]["workers"][0]["name"], "a");
+
+  workers_.Kill("http://127.0.0.4:8081");
+  failover_->OnPodEvent("DELETED", SegmentPod("s4", 4));
+  ASSERT_TRUE(failover_->Step({"default", "planner"}, "UserSegment"));
+  failover_->Tick();
+  ASSERT_TRUE(segments.Reconcile({"default", "planner"}).ok());
+  status = Get(kube::UserSegments(), "planner")["status"];
+  EXPECT_EQ(status["lastFailover"]["worker"], "s4");
+  EXPECT_EQ(status["lastFailover"]["promoted"], json({"s6"}));
+  EXPECT_EQ(status["failovers"], 1);
+  EXPECT_TRUE(events_.Has("Warning Failover planner: pod s4 failed owning partitions 0-3; moved to s6"))
+      << ::testing::PrintToString(events_.events);
+  EXPECT_FALSE(Status().contains("lastFailover")) << "the UserSignal had no failover";
+
+  ASSERT_TRUE(client_.Delete(kube::UserSegments(), "default", "planner").ok());
+  ASSERT_TRUE(segments.Reconcile({"default", "planner"}).ok());
+  EXPECT_FALSE(failover_->Has({"default", "planner"}, "UserSegment"));
+  EXPECT_TRUE(failover_->Has({"default", "searches"}));
+}
+
 TEST(UnsupportedKindReconciler, ReportsReadyFalseUnsupported) {
   kube::FakeKubeClient client;
   FakeClock clock;

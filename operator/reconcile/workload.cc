@@ -10,6 +10,12 @@ using nlohmann::json;
 
 std::string WorkloadName(const std::string& job) { return "usp-" + job; }
 
+std::string WorkloadName(const std::string& kind, const std::string& job) {
+  if (kind == "UserSegment") return "usp-segment-" + job;
+  if (kind == "SessionJob") return "usp-session-" + job;
+  return WorkloadName(job);
+}
+
 std::string ConfigHash(std::string_view text) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : text) {
@@ -39,7 +45,7 @@ json Labels(const std::string& kind, const std::string& job, const WorkerOptions
 
 json Metadata(const json& owner, const std::string& kind, const WorkerOptions& options) {
   const std::string job = kube::Name(owner);
-  return {{"name", WorkloadName(job)},
+  return {{"name", WorkloadName(kind, job)},
           {"namespace", kube::Namespace(owner)},
           {"labels", Labels(kind, job, options)},
           {"ownerReferences", json::array({kube::ControllerReference(owner)})}};
@@ -65,7 +71,7 @@ json DesiredConfigMap(const json& owner, const std::string& job_config, const Wo
 }
 
 json DesiredDeployment(const json& owner, int32_t replicas, const std::string& config_hash,
-                       const WorkerOptions& options) {
+                       const WorkerOptions& options, const std::vector<std::string>& job_args) {
   const std::string kind = owner.value("kind", "UserSignal");
   const std::string job = kube::Name(owner);
   const std::string config_path = std::string(kConfigMountPath) + "/" + kJobConfigKey;
@@ -79,6 +85,7 @@ json DesiredDeployment(const json& owner, int32_t replicas, const std::string& c
                // manager hands out partitions with the control protocol.
                "--partitions=none"};
   for (const auto& p : options.kafka_properties) args.push_back("--kafka-property=" + p);
+  for (const auto& a : job_args) args.push_back(a);
 
   json env = json::array({
       {{"name", "POD_NAME"}, {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
@@ -91,7 +98,7 @@ json DesiredDeployment(const json& owner, int32_t replicas, const std::string& c
       {{"name", "tmp"}, {"mountPath", "/tmp"}},
   });
   json volumes = json::array({
-      {{"name", "config"}, {"configMap", {{"name", WorkloadName(job)}}}},
+      {{"name", "config"}, {"configMap", {{"name", WorkloadName(kind, job)}}}},
       {{"name", "state"}, {"emptyDir", json::object()}},
       {{"name", "tmp"}, {"emptyDir", json::object()}},
   });

@@ -48,8 +48,14 @@ struct WorkerOptions {
   int prestop_sleep_seconds = 2;
 };
 
-// "usp-<job>": the ConfigMap and Deployment of a job.
-std::string WorkloadName(const std::string& job);
+// The ConfigMap and Deployment of a job: "usp-<job>" for a UserSignal,
+// "usp-segment-<job>" for a UserSegment, "usp-session-<job>" for a
+// SessionJob (names are unique per kind only, so the kinds do not collide).
+std::string WorkloadName(const std::string& job);  // a UserSignal's
+std::string WorkloadName(const std::string& kind, const std::string& job);
+
+// Where stateful workers keep their RocksDB state: on the `state` emptyDir.
+inline constexpr const char* kStateDir = "/var/lib/usp/state";
 
 // FNV-1a 64 of the text, as 16 hex digits. Stable across releases: it is
 // stored in annotations.
@@ -65,8 +71,10 @@ nlohmann::json DesiredConfigMap(const nlohmann::json& owner, const std::string& 
 // The worker Deployment: `replicas` pods (actives + standbys) running
 // `usp-runtime worker`, the config mounted at /etc/usp, restricted pod
 // security, probes, and the config hash on the pod template so a config
-// change rolls the pods.
+// change rolls the pods. `job_args` (e.g. --state-dir, --signal-topic) follow
+// the common worker flags.
 nlohmann::json DesiredDeployment(const nlohmann::json& owner, int32_t replicas,
-                                 const std::string& config_hash, const WorkerOptions& options);
+                                 const std::string& config_hash, const WorkerOptions& options,
+                                 const std::vector<std::string>& job_args = {});
 
 }  // namespace usp::op
