@@ -77,12 +77,12 @@ const JobKind& UserSignalKind() {
 }
 
 const JobKind& UserSegmentKind() {
-  static const JobKind kind{kube::UserSegments(), &ParseSegmentJob, false};
+  static const JobKind kind{kube::UserSegments(), &ParseSegmentJob, true};
   return kind;
 }
 
 const JobKind& SessionJobKind() {
-  static const JobKind kind{kube::SessionJobs(), &ParseSessionJobSpec, false};
+  static const JobKind kind{kube::SessionJobs(), &ParseSessionJobSpec, true};
   return kind;
 }
 

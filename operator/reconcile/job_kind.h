@@ -45,7 +45,8 @@ struct JobKind {
   kube::ResourceDescriptor resource;  // resource.kind: "UserSignal", ...
   // Validates a whole document; nullopt with field errors when invalid.
   std::optional<JobSpec> (*parse)(const nlohmann::json& doc, FieldErrors* errors);
-  // Whether the query catalog lists this kind (UserSignals).
+  // Whether the query catalog lists this kind (all three: the query service
+  // materializes every kind's output topic).
   bool in_catalog = false;
 };
 

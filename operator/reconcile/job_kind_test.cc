@@ -20,7 +20,7 @@ TEST(JobKind, FindsTheThreeKinds) {
   EXPECT_EQ(FindJobKind("SessionJob"), &SessionJobKind());
   EXPECT_EQ(FindJobKind("Pod"), nullptr);
   EXPECT_TRUE(UserSignalKind().in_catalog);
-  EXPECT_FALSE(UserSegmentKind().in_catalog);
+  EXPECT_TRUE(UserSegmentKind().in_catalog);
   EXPECT_EQ(SessionJobKind().resource.plural, "sessionjobs");
 }
 

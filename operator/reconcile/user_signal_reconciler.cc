@@ -91,9 +91,16 @@ Status JobReconciler::SyncCatalog() {
   std::vector<std::string> namespaces = options_.namespaces;
   if (namespaces.empty()) namespaces.push_back("");
   for (const auto& ns : namespaces) {
-    auto list = client_->List(kube::UserSignals(), ns, {});
-    if (!list.ok()) return list.error().ToStatus();
-    for (auto& item : (*list)["items"]) all.push_back(std::move(item));
+    for (const JobKind* kind : {&UserSignalKind(), &UserSegmentKind(), &SessionJobKind()}) {
+      auto list = client_->List(kind->resource, ns, {});
+      // UserSegment/SessionJob CRDs may not be installed.
+      if (!list.ok() && list.error().IsNotFound() && kind != &UserSignalKind()) continue;
+      if (!list.ok()) return list.error().ToStatus();
+      for (auto& item : (*list)["items"]) {
+        if (!item.contains("kind")) item["kind"] = kind->resource.kind;  // list items may omit it
+        all.push_back(std::move(item));
+      }
+    }
   }
   return usp::op::SyncCatalog(client_, options_.catalog, all);
 }

@@ -582,9 +582,16 @@ TEST_F(StatefulJobReconcilerTest, AUserSegmentRunsAsStatefulWorkersReadingItsSig
   ReconcileWith(segments_.get(), "planner");
   EXPECT_EQ(client_.WriteCount(), 0u) << "converged";
 
-  // The catalog lists UserSignals only; a segment never rewrites it.
+  // The query catalog lists the segment too: the query service materializes
+  // its output topic and serves /segments.
   json catalog = Get(kube::ConfigMaps(), "usp-query-catalog", "usp-system");
-  EXPECT_FALSE(catalog.is_object() && catalog["data"].contains("default.planner.yaml"));
+  ASSERT_TRUE(catalog.is_object());
+  ASSERT_TRUE(catalog["data"].contains("default.usersegment.planner.yaml")) << catalog.dump();
+  EXPECT_TRUE(catalog["data"].contains("default.searches.yaml"));
+  json listed = json::parse(catalog["data"]["default.usersegment.planner.yaml"].get<std::string>());
+  EXPECT_EQ(listed["kind"], "UserSegment");
+  EXPECT_NE(catalog["data"]["index.json"].get<std::string>().find("usp.segment.planner"),
+            std::string::npos);
 
   // A changed outputTopic of a signal it reads rolls the workers.
   bookings["outputTopic"] = "bookings.v3";
