@@ -11,6 +11,10 @@ namespace usp {
 namespace {
 
 constexpr char kStatePrefix[] = "s/";
+// Present in a partition of the store while this worker owns it: the owner's
+// writes run ahead of the changelog (which waits for the outputs), so after
+// an unclean stop the partition is rebuilt from the changelog instead.
+const std::string kOwnerMarker("\0O", 2);
 
 std::string StateKey(std::string_view key) {
   std::string k(kStatePrefix);
@@ -84,6 +88,15 @@ Status StatefulWorker::Start() {
                                    std::to_string(*changelog) + " partitions, the sources " +
                                    std::to_string(partitions_count_));
   }
+  for (int32_t p = 0; p < partitions_count_; ++p) {
+    auto marker = store_->Get(p, kOwnerMarker);
+    if (!marker.ok()) return marker.status();
+    if (!marker->has_value()) continue;
+    spdlog::warn("{}/{}: partition {} was owned when this worker last stopped without draining; "
+                 "its state is restored from the changelog",
+                 job_.kind, job_.name, p);
+    USP_RETURN_IF_ERROR(store_->DropPartition(p));
+  }
   USP_RETURN_IF_ERROR(Assign(options_.partitions));
   ready_.store(true, std::memory_order_release);
   Publish();
@@ -125,6 +138,16 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
     }
   }
   USP_RETURN_IF_ERROR(source_->Assign(starts));
+  // Owner markers: set before the first owner write, cleared once released
+  // (the caller drained every output and changelog record first).
+  for (int32_t p : parts) {
+    if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
+    USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::string("1")}}));
+  }
+  for (int32_t p : owned_) {
+    if (std::binary_search(parts.begin(), parts.end(), p)) continue;
+    USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::nullopt}}));
+  }
   slots_ = std::move(slots);
   tickets_.clear();
   outstanding_.clear();
@@ -133,9 +156,23 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   return Status::Ok();
 }
 
+Status StatefulWorker::Drain() {
+  // Outputs, then the changelog they released, then that changelog.
+  while (true) {
+    USP_RETURN_IF_ERROR(sink_->Flush(options_.flush_timeout_ms));
+    if (!fatal_.ok()) return fatal_;
+    if (deferred_.empty()) return Status::Ok();
+    const size_t before = deferred_.size();
+    USP_RETURN_IF_ERROR(ReleaseChangelog());
+    if (deferred_.size() == before) {
+      return Status::Unavailable("outputs of " + job_.kind + "/" + job_.name +
+                                 " not acknowledged within the flush timeout");
+    }
+  }
+}
+
 Status StatefulWorker::DrainAndCommit() {
-  USP_RETURN_IF_ERROR(sink_->Flush(options_.flush_timeout_ms));
-  if (!fatal_.ok()) return fatal_;
+  USP_RETURN_IF_ERROR(Drain());
   return CommitDue(clock_->NowMs(), /*sync=*/true);
 }
 
@@ -195,7 +232,7 @@ Status StatefulWorker::Send(std::string_view topic, int32_t partition, std::stri
 
 Status StatefulWorker::Commit(int32_t partition, const std::string& key,
                               const std::string& envelope_state, bool delete_state,
-                              const ProcessorEffects& effects, uint64_t opaque, int* records) {
+                              const ProcessorEffects& effects, uint64_t ticket, bool* pending) {
   std::vector<StateWrite> writes;
   const std::string state_key = StateKey(key);
   if (delete_state) {
@@ -206,23 +243,54 @@ Status StatefulWorker::Commit(int32_t partition, const std::string& key,
   for (int64_t at : effects.timers_to_cancel) writes.push_back({TimerKey(at, key), std::nullopt});
   for (int64_t at : effects.timers_to_set) writes.push_back({TimerKey(at, key), std::string("1")});
   USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
-  const int64_t now = clock_->NowMs();
-  for (const auto& w : writes) {
-    std::string_view value = w.value ? std::string_view(*w.value) : std::string_view();
-    USP_RETURN_IF_ERROR(Send(job_.changelog_topic, partition, w.key, value, now, opaque));
-    ++*records;
-  }
+  // Outputs first. The changelog records wait until every output of this
+  // ticket (and the changelog of every earlier ticket) is on its way: a
+  // state that reached the changelog always has its outputs delivered, so a
+  // new owner that skips a replayed record loses nothing (ReleaseChangelog).
+  int outputs = 0;
   for (const auto& o : effects.outputs) {
-    if (!o.topic.empty()) {  // a dead letter
-      USP_RETURN_IF_ERROR(Send(o.topic, kAnyPartition, o.key, o.value, o.timestamp_ms, opaque));
-      ++*records;
-      continue;
+    const bool dead_letter = !o.topic.empty();
+    USP_RETURN_IF_ERROR(Send(dead_letter ? std::string_view(o.topic) : job_.output_topic,
+                             dead_letter ? kAnyPartition : PartitionForKey(o.key, output_partitions_),
+                             o.key, o.value, o.timestamp_ms, ticket));
+    ++outputs;
+  }
+  *pending = outputs > 0 || !writes.empty();
+  if (!*pending) return Status::Ok();
+  outstanding_[ticket] = Outstanding{outputs, 0, !writes.empty()};
+  if (!writes.empty()) deferred_.push_back(DeferredChangelog{ticket, partition, std::move(writes)});
+  return Status::Ok();
+}
+
+Status StatefulWorker::ReleaseChangelog() {
+  while (!deferred_.empty()) {
+    DeferredChangelog& d = deferred_.front();
+    auto it = outstanding_.find(d.ticket);
+    if (it != outstanding_.end() && it->second.outputs > 0) break;  // in ticket order
+    const int64_t now = clock_->NowMs();
+    if (it != outstanding_.end()) {
+      // Counted before sending: a delivery report may arrive inside Send().
+      it->second.changelog += static_cast<int>(d.writes.size());
+      it->second.changelog_deferred = false;
     }
-    USP_RETURN_IF_ERROR(Send(job_.output_topic, PartitionForKey(o.key, output_partitions_), o.key,
-                             o.value, o.timestamp_ms, opaque));
-    ++*records;
+    const uint64_t ticket = d.ticket;
+    std::vector<StateWrite> writes = std::move(d.writes);
+    const int32_t partition = d.partition;
+    deferred_.pop_front();
+    for (const auto& w : writes) {
+      std::string_view value = w.value ? std::string_view(*w.value) : std::string_view();
+      USP_RETURN_IF_ERROR(Send(job_.changelog_topic, partition, w.key, value, now, ticket));
+    }
   }
   return Status::Ok();
+}
+
+void StatefulWorker::TicketDone(uint64_t ticket) {
+  outstanding_.erase(ticket);
+  auto t = tickets_.find(ticket);
+  if (t == tickets_.end()) return;  // a timer's ticket: no source offset
+  if (t->second.first < slots_.size()) slots_[t->second.first].tracker.Ack(t->second.second);
+  tickets_.erase(t);
 }
 
 Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& m) {
@@ -262,15 +330,11 @@ Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& 
   USP_RETURN_IF_ERROR(processor_->ProcessRecord(meta, *key, m.payload, envelope.state, &effects));
   if (effects.state_changed) envelope.state = effects.state;
   envelope.offsets[topic] = m.offset;
-  int records = 0;
+  bool pending = false;
   USP_RETURN_IF_ERROR(Commit(m.partition, *key, EncodeStateEnvelope(envelope), false, effects,
-                             ticket, &records));
+                             ticket, &pending));
   ++stats_.processed;
-  if (records == 0) {
-    done_without_records();
-  } else {
-    outstanding_[ticket] = records;
-  }
+  if (!pending) done_without_records();
   return Status::Ok();
 }
 
@@ -292,9 +356,9 @@ Status StatefulWorker::FireDueTimers(int64_t now_ms) {
       effects.timers_to_cancel.push_back(at);  // fired
       const bool drop = effects.state_changed && !effects.state.has_value() && envelope.offsets.empty();
       if (effects.state_changed) envelope.state = effects.state;
-      int records = 0;
+      bool pending = false;  // a ticket without a source offset
       USP_RETURN_IF_ERROR(Commit(p, key, effects.state_changed ? EncodeStateEnvelope(envelope) : "",
-                                 drop, effects, /*opaque=*/0, &records));
+                                 drop, effects, next_ticket_++, &pending));
       ++stats_.timers_fired;
     }
   }
@@ -323,14 +387,16 @@ void StatefulWorker::OnDelivery(const DeliveryReport& report) {
   if (stats_.first_output_ms == 0 && report.topic == job_.output_topic) {
     stats_.first_output_ms = clock_->NowMs();
   }
-  if (report.opaque == 0) return;
   auto it = outstanding_.find(report.opaque);
-  if (it == outstanding_.end() || --it->second > 0) return;
-  outstanding_.erase(it);
-  auto t = tickets_.find(report.opaque);
-  if (t == tickets_.end()) return;
-  if (t->second.first < slots_.size()) slots_[t->second.first].tracker.Ack(t->second.second);
-  tickets_.erase(t);
+  if (it == outstanding_.end()) return;
+  Outstanding& o = it->second;
+  if (o.outputs > 0) {
+    --o.outputs;  // outputs are all sent before any changelog record of the ticket
+  } else if (o.changelog > 0) {
+    --o.changelog;
+  }
+  if (o.outputs > 0 || o.changelog > 0 || o.changelog_deferred) return;
+  TicketDone(report.opaque);
 }
 
 Status StatefulWorker::CommitDue(int64_t now_ms, bool sync) {
@@ -363,6 +429,7 @@ Status StatefulWorker::RunOnce() {
   }
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
+  USP_RETURN_IF_ERROR(ReleaseChangelog());
   USP_RETURN_IF_ERROR(FireDueTimers(now));
 
   if (follower_ != nullptr) {
@@ -386,15 +453,21 @@ Status StatefulWorker::RunOnce() {
   }
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
+  USP_RETURN_IF_ERROR(ReleaseChangelog());
+  sink_->Poll(0);
+  if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(CommitDue(clock_->NowMs(), /*sync=*/false));
   Publish();
   return Status::Ok();
 }
 
 Status StatefulWorker::Finish() {
-  Status s = sink_->Flush(options_.flush_timeout_ms);
-  if (s.ok() && fatal_.ok()) s = CommitDue(clock_->NowMs(), /*sync=*/true);
-  return s.ok() ? fatal_ : s;
+  USP_RETURN_IF_ERROR(DrainAndCommit());
+  // Everything owned reached the changelog: the store may be trusted on restart.
+  for (int32_t p : owned_) {
+    USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::nullopt}}));
+  }
+  return Status::Ok();
 }
 
 void StatefulWorker::Publish() {

@@ -8,11 +8,18 @@
 //    and timer write also goes to the job's changelog topic (same partition,
 //    key = state key), and a source offset is committed only once its
 //    outputs AND changelog records are acknowledged.
+//  - Outputs before changelog: a record's (or a timer's) changelog records
+//    are sent only once all its outputs are acknowledged, in processing
+//    order. So a state in the changelog always has its outputs delivered.
 //  - Exactly-once state effects under replay: the state of a key remembers
 //    the last source offset applied per topic; a replayed record (after a
 //    failover the new owner resumes from the committed offset, which may be
 //    behind the changelog) is skipped for the state and its outputs are not
-//    re-sent.
+//    re-sent — they were delivered, by the rule above.
+//  - The local store of an owned partition runs ahead of the changelog. An
+//    owner marker in the store says so; a worker that starts and finds one
+//    (it was killed while owning the partition) drops that partition and
+//    restores it from the changelog. Finish() and a clean hand-over clear it.
 //  - Warm standby: while it does not own a partition the worker follows that
 //    partition's changelog into its store (ChangelogFollower); taking a
 //    partition over first catches up the few records it is behind.
@@ -24,6 +31,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -170,11 +178,20 @@ class StatefulWorker : public AssignableWorker {
   Status DrainAndCommit();
   Status ProcessMessage(size_t slot, const ConsumedMessage& m);
   Status FireDueTimers(int64_t now_ms);
-  // Stores and logs `effects` for `key` in `partition`; outputs and
-  // changelog records carry `opaque` (0: not tied to a source offset).
+  // Stores `effects` for `key` in `partition` and sends its outputs; its
+  // changelog records are deferred until those are acknowledged
+  // (ReleaseChangelog). Every record carries `ticket`; *pending is false
+  // when there was nothing to send.
   Status Commit(int32_t partition, const std::string& key, const std::string& envelope_state,
-                bool delete_state, const ProcessorEffects& effects, uint64_t opaque,
-                int* records);
+                bool delete_state, const ProcessorEffects& effects, uint64_t ticket,
+                bool* pending);
+  // Sends the deferred changelog records, in ticket order, of every ticket
+  // whose outputs are all acknowledged.
+  Status ReleaseChangelog();
+  // Flushes until every output and changelog record is acknowledged.
+  Status Drain();
+  // The ticket's records are all acknowledged: its source offset may be committed.
+  void TicketDone(uint64_t ticket);
   Status Send(std::string_view topic, int32_t partition, std::string_view key,
               std::string_view value, int64_t timestamp_ms, uint64_t opaque);
   void OnDelivery(const DeliveryReport& report);
@@ -196,7 +213,18 @@ class StatefulWorker : public AssignableWorker {
   int64_t epoch_ = 0;
   std::vector<int32_t> owned_;
   std::vector<Slot> slots_;
-  std::map<uint64_t, int> outstanding_;  // opaque -> records not yet acknowledged
+  struct Outstanding {
+    int outputs = 0;                  // output records not yet acknowledged
+    int changelog = 0;                // changelog records sent, not yet acknowledged
+    bool changelog_deferred = false;  // changelog records not sent yet (in deferred_)
+  };
+  struct DeferredChangelog {
+    uint64_t ticket;
+    int32_t partition;
+    std::vector<StateWrite> writes;
+  };
+  std::map<uint64_t, Outstanding> outstanding_;  // ticket -> records not yet acknowledged
+  std::deque<DeferredChangelog> deferred_;       // ticket order
   uint64_t next_ticket_ = 1;
   std::map<uint64_t, std::pair<size_t, int64_t>> tickets_;  // opaque -> (slot, offset)
   int64_t last_commit_ms_ = 0;

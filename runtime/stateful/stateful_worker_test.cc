@@ -152,6 +152,9 @@ TEST_F(StatefulWorkerTest, ReplayedRecordsDoNotChangeStateTwiceNorResendOutputs)
   ASSERT_TRUE(worker_->RunOnce().ok());
   // A new owner resumes from an older committed offset than the state has
   // seen (the old owner died between the changelog write and the commit).
+  // The store stands for the new owner's replica: it has everything the
+  // changelog got (a clean stop here, so the owner marker is cleared).
+  ASSERT_TRUE(worker_->Finish().ok());
   source_.committed[{kSource, 0}] = 0;
   sink_.sent.clear();
   worker_.reset();
@@ -171,14 +174,76 @@ TEST_F(StatefulWorkerTest, AnOffsetIsCommittedOnlyWhenItsOutputAndChangelogAreAc
   sink_.auto_ack = false;
   source_.Add(kSource, 2, 0, Rec("u1"));
   ASSERT_TRUE(worker_->RunOnce().ok());
-  ASSERT_EQ(sink_.sent.size(), 2u);  // changelog + output
+  ASSERT_EQ(sink_.sent.size(), 1u);  // the output; the changelog waits for it
+  EXPECT_EQ(sink_.sent[0].topic, kOutput);
   EXPECT_EQ(source_.CommittedOffset(kSource, 2), kOffsetInvalid);
-  sink_.Report(sink_.sent[0].topic == kOutput ? 0 : 1);  // the output only
+  sink_.Report(0);  // the output
   ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(sink_.sent.size(), 2u);
+  EXPECT_EQ(sink_.sent[1].topic, kChangelog);
   EXPECT_EQ(source_.CommittedOffset(kSource, 2), kOffsetInvalid);
   sink_.AckAll();
   ASSERT_TRUE(worker_->RunOnce().ok());
   EXPECT_EQ(source_.CommittedOffset(kSource, 2), 1);
+}
+
+// The crash the rule prevents: the changelog (so a standby's state) had a
+// record whose output never arrived; the new owner skipped it as a replay.
+TEST_F(StatefulWorkerTest, NoChangelogRecordIsSentBeforeTheOutputsOfItsAndEveryEarlierRecord) {
+  Make({0});
+  sink_.auto_ack = false;
+  source_.Add(kSource, 0, 0, Rec("u1"));
+  source_.Add(kSource, 0, 1, Rec("u1"));
+  source_.Add(kSource, 0, 2, Rec("u2"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(sink_.sent.size(), 3u);
+  EXPECT_EQ(ChangelogRecords(), 0u);
+  sink_.Report(2);  // u2's output first: u1's earlier records still hold the changelog back
+  sink_.Report(1);
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(ChangelogRecords(), 0u);
+  sink_.Report(0);
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(ChangelogRecords(), 3u);
+  // In processing order: u1's count 1 before its count 2.
+  std::vector<std::string> states;
+  for (const auto& r : sink_.sent) {
+    if (r.topic == kChangelog && r.key == "s/u1") states.push_back(DecodeStateEnvelope(r.value)->state.value());
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"1", "2"}));
+  sink_.AckAll();
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), 3);
+}
+
+TEST_F(StatefulWorkerTest, AWorkerKilledWhileOwningAPartitionRestoresItFromTheChangelog) {
+  Make({1, 2});
+  source_.Add(kSource, 1, 0, Rec("u1"));
+  source_.Add(kSource, 2, 0, Rec("u2"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_TRUE(store_->Get(1, "s/u1")->has_value());
+  worker_.reset();  // killed: no Finish()
+  FakeFollower follower;
+  Make({}, &follower);
+  // Its local writes may be ahead of the changelog: both partitions dropped.
+  EXPECT_FALSE(store_->Get(1, "s/u1")->has_value());
+  EXPECT_FALSE(store_->Get(2, "s/u2")->has_value());
+  EXPECT_EQ(store_->ChangelogNext(1), 0);
+}
+
+TEST_F(StatefulWorkerTest, AfterACleanStopOrHandOverTheStoreIsKept) {
+  Make({1, 2});
+  source_.Add(kSource, 1, 0, Rec("u1"));
+  source_.Add(kSource, 2, 0, Rec("u2"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  // Hands partition 2 over, then stops cleanly owning 1.
+  ASSERT_EQ(worker_->ApplyAssignment(1, {1}).result, AssignmentResult::kApplied);
+  ASSERT_TRUE(worker_->Finish().ok());
+  worker_.reset();
+  FakeFollower follower;
+  Make({}, &follower);
+  EXPECT_TRUE(store_->Get(1, "s/u1")->has_value());
+  EXPECT_TRUE(store_->Get(2, "s/u2")->has_value());
 }
 
 TEST_F(StatefulWorkerTest, ATimerFiresAtExactlyItsTimeAndOnlyOnce) {
