@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -79,6 +80,31 @@ int64_t SessionJobProcessor::Watermark(PartitionTime& p, int64_t now) {
   return w;
 }
 
+namespace {
+
+// The earliest event time any window in a user's serialized windows covers
+// (sliding: the first pane's start; session: the first session's start).
+int64_t OldestWindowStart(const json& windows, int64_t slide_ms) {
+  int64_t oldest = std::numeric_limits<int64_t>::max();
+  if (auto panes = windows.find("panes"); panes != windows.end() && panes->is_array()) {
+    for (const json& pane : *panes) {
+      if (pane.is_array() && !pane.empty() && pane[0].is_number_integer()) {
+        oldest = std::min(oldest, pane[0].get<int64_t>() * slide_ms);
+      }
+    }
+  }
+  if (auto sessions = windows.find("sessions"); sessions != windows.end() && sessions->is_array()) {
+    for (const json& s : *sessions) {
+      if (s.is_object() && s.contains("start") && s["start"].is_number_integer()) {
+        oldest = std::min(oldest, s["start"].get<int64_t>());
+      }
+    }
+  }
+  return oldest;
+}
+
+}  // namespace
+
 int64_t SessionJobProcessor::PartitionWatermark(int32_t partition) {
   const int64_t now = clock_->NowMs();
   return Watermark(Partition(partition, now), now);
@@ -86,7 +112,7 @@ int64_t SessionJobProcessor::PartitionWatermark(int32_t partition) {
 
 Result<SessionJobProcessor::Loaded> SessionJobProcessor::Load(
     std::string_view key, const std::optional<std::string>& state) const {
-  Loaded loaded{SessionWindowOperator(job_), std::nullopt};
+  Loaded loaded{SessionWindowOperator(job_), std::nullopt, {}};
   if (!state.has_value()) return loaded;
   json doc = json::parse(*state, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object() || doc.value("format", 0) != kStateFormat) {
@@ -102,6 +128,12 @@ Result<SessionJobProcessor::Loaded> SessionJobProcessor::Load(
   }
   auto timer = doc.find("timer");
   if (timer != doc.end() && timer->is_number_integer()) loaded.timer = timer->get<int64_t>();
+  auto seen = doc.find("seen");
+  if (seen != doc.end() && seen->is_object()) {
+    for (const auto& [id, t] : seen->items()) {
+      if (t.is_number_integer()) loaded.seen.emplace(id, t.get<int64_t>());
+    }
+  }
   return loaded;
 }
 
@@ -130,10 +162,17 @@ Status SessionJobProcessor::Finish(std::string_view key, Loaded* loaded,
     if (deadline != session_internal::kNoDeadline) {
       timer = std::max(deadline, now + options_.recheck_ms);
     }
+    // Identities older than every window left cannot be counted twice.
+    const int64_t oldest = OldestWindowStart(w["windows"], job_.spec.window.slide_ms);
+    json seen = json::object();
+    for (const auto& [id, t] : loaded->seen) {
+      if (t >= oldest) seen[id] = t;
+    }
     doc = {{"format", kStateFormat},
            {"operator", json::parse(loaded->op.SerializeOperatorState())},
            {"windows", std::move(w)},
-           {"timer", timer.has_value() ? json(*timer) : json(nullptr)}};
+           {"timer", timer.has_value() ? json(*timer) : json(nullptr)},
+           {"seen", std::move(seen)}};
   }
   out->state_changed = true;
   if (windows.has_value()) {
@@ -169,7 +208,19 @@ Status SessionJobProcessor::Process(std::string_view key, std::string_view recor
   std::vector<SessionResult> results;
   if (before != kNoWatermark) results = loaded->op.Advance(before, now);
 
+  std::string identity;
+  if (auto id = view->record["event_id"].get_string(); !id.error()) {
+    identity.append(view->signal).append("/").append(id.value());
+  }
+  if (!identity.empty() && loaded->seen.count(identity) > 0) {
+    ++stats_.duplicates;  // applied before: a replay of the signal job upstream
+    return Status::Ok();
+  }
   auto outcome = loaded->op.AddJson(key, event_time, record);
+  if (outcome.ok() && !identity.empty() &&
+      (*outcome == AddOutcome::kOnTime || *outcome == AddOutcome::kLate)) {
+    loaded->seen.emplace(std::move(identity), event_time);
+  }
   if (!outcome.ok()) {
     ++stats_.invalid;
     spdlog::warn("SessionJob/{}: record of {} not applied: {}", job_.metadata.name, key,

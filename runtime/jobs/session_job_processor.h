@@ -7,7 +7,7 @@
 // that user's windows (SessionWindowOperator::SerializeUserState) plus the
 // operator state as of the user's last change (watermark, last version) and
 // the user's pending timer:
-//   {"format":1,"operator":{...},"windows":{...},"timer":T|null}
+//   {"format":1,"operator":{...},"windows":{...},"timer":T|null,"seen":{id:t}}
 // A user whose windows are all finalized has no state (deleted).
 //
 // Time. Windows close on the EVENT-TIME watermark, as the core operator
@@ -30,6 +30,14 @@
 // timer is re-armed while windows remain. Timers never invent a watermark
 // from the wall clock for a partition that is receiving records, so replays
 // and backlogs close windows by event time only.
+//
+// Duplicates: signal topics are written at least once, so after a failover
+// of the signal job a record can arrive again (same signal and event_id, a
+// later offset). The user's state remembers the identities of the records
+// applied to windows it still holds ("seen"; an identity is forgotten once
+// its event time is before every window left in the state — a copy arriving
+// later is dropped late anyway); a record seen before is skipped and counted
+// (stats().duplicates), so a count is never inflated by a replay upstream.
 //
 // Lateness: SessionWindowOperator's allowedLateness rules. Late events within
 // the lateness update the window (a newer version is emitted); events beyond
@@ -85,6 +93,7 @@ struct SessionJobStats {
   int64_t invalid = 0;       // records that are not signal records
   int64_t results = 0;       // session records emitted
   int64_t timers = 0;        // timers handled
+  int64_t duplicates = 0;    // records already applied (same signal and event_id): skipped
 };
 
 class SessionJobProcessor : public KeyedProcessor {
@@ -121,6 +130,9 @@ class SessionJobProcessor : public KeyedProcessor {
   struct Loaded {
     SessionWindowOperator op;
     std::optional<int64_t> timer;
+    // Identities ("<signal>/<event_id>") of the records applied to windows
+    // still in the state, with their event times (duplicate detection).
+    std::map<std::string, int64_t, std::less<>> seen;
   };
 
   SessionJobProcessor(const SessionJob& job, Clock* clock, SessionJobProcessorOptions options);

@@ -224,6 +224,42 @@ TEST_F(SessionJobProcessorTest, AnUnknownSignalIsIgnored) {
 
 // On the real loop (fakes for Kafka): another user's record moves the
 // watermark, u1's timer closes u1's window, and nothing is left behind.
+// The signal job upstream writes at least once: after its failover the same
+// record (signal, event_id) arrives again at a later offset.
+TEST_F(SessionJobProcessorTest, ARecordSeenBeforeIsNotCountedTwice) {
+  Make("{type: sliding, size: 10m, slide: 5m}", "0s");
+  Feed("u1", kB + 1 * M);
+  Feed("u1", kB + 2 * M);
+  Feed("u1", kB + 1 * M);  // a copy
+  Feed("u1", kB + 2 * M);  // a copy
+  EXPECT_EQ(processor_->stats().duplicates, 2);
+  Feed("u1", kB + 20 * M);
+  EXPECT_EQ(Take(), (std::vector<Window>{{"u1", kB - 5 * M, kB + 5 * M, 2},
+                                         {"u1", kB, kB + 10 * M, 2}}));
+}
+
+TEST_F(SessionJobProcessorTest, SessionWindowsDoNotCountACopyEither) {
+  Make("{type: session, gap: 10m}", "5m");
+  Feed("u1", kB);
+  Feed("u1", kB + 3 * M);
+  Feed("u1", kB);  // a copy
+  Feed("u1", kB + 30 * M);
+  EXPECT_EQ(Take(), (std::vector<Window>{{"u1", kB, kB + 13 * M, 2}}));
+  EXPECT_EQ(processor_->stats().duplicates, 1);
+}
+
+TEST_F(SessionJobProcessorTest, IdentitiesAreForgottenWithTheWindowsTheyWereIn) {
+  Make("{type: sliding, size: 10m, slide: 5m}", "0s");
+  Feed("u1", kB + 1 * M);
+  Feed("u1", kB + 7 * M);
+  ASSERT_TRUE(states_["u1"].has_value());
+  EXPECT_EQ(json::parse(*states_["u1"])["seen"].size(), 2u);
+  Feed("u1", kB + 12 * M);  // the watermark finalizes every window holding 1m
+  auto seen = json::parse(*states_["u1"])["seen"];
+  EXPECT_EQ(seen.size(), 2u) << seen.dump();
+  EXPECT_FALSE(seen.contains("searches/searches-u1-" + std::to_string(kB + 1 * M))) << seen.dump();
+}
+
 TEST(SessionJobOnStatefulWorker, TimersCloseWindowsThroughTheWorker) {
   namespace fs = std::filesystem;
   std::string tmpl = (fs::temp_directory_path() / "usp-jobs-XXXXXX").string();
