@@ -479,6 +479,7 @@ void StatefulWorker::Publish() {
   for (const Slot& s : slots_) {
     const int64_t l = source_->Lag(s.topic, s.partition, s.tracker.next_offset());
     if (l > 0) lag += l;
+    snap.committed.push_back({s.topic, s.partition, s.tracker.committed()});
   }
   snap.lag = lag;
   snap.replica_lag = follower_ != nullptr ? follower_->Lag() : -1;
@@ -504,6 +505,7 @@ WorkerSnapshot StatefulWorker::Snapshot() const {
   w.assigned_at_ms = s.assigned_at_ms;
   w.first_output_ms = s.first_output_ms;
   w.replica_lag = s.replica_lag;
+  w.committed = s.committed;
   return w;
 }
 

@@ -131,6 +131,8 @@ struct StatefulSnapshot {
   int64_t timers_fired = 0;
   int64_t assigned_at_ms = 0;
   int64_t first_output_ms = 0;
+  // Per owned source partition, the next offset committed (-1: none yet).
+  std::vector<TopicPartitionOffset> committed;
 };
 
 class StatefulWorker : public AssignableWorker {

@@ -185,6 +185,12 @@ TEST_F(StatefulWorkerTest, AnOffsetIsCommittedOnlyWhenItsOutputAndChangelogAreAc
   sink_.AckAll();
   ASSERT_TRUE(worker_->RunOnce().ok());
   EXPECT_EQ(source_.CommittedOffset(kSource, 2), 1);
+  // /status shows it.
+  const auto committed = worker_->Snapshot().committed;
+  ASSERT_EQ(committed.size(), 1u);
+  EXPECT_EQ(committed[0].topic, kSource);
+  EXPECT_EQ(committed[0].partition, 2);
+  EXPECT_EQ(committed[0].offset, 1);
 }
 
 // The crash the rule prevents: the changelog (so a standby's state) had a
