@@ -62,6 +62,19 @@ class FakeSignalStore : public SignalStore {
     }
     return out;
   }
+  // Full scans are not used by the query handlers.
+  Status ScanSignals(const StoreScan&,
+                     const std::function<bool(const SignalRecord&)>&) const override {
+    return Status::Unavailable("FakeSignalStore does not scan");
+  }
+  Status ScanSegments(const StoreScan&,
+                      const std::function<bool(const SegmentRecord&)>&) const override {
+    return Status::Unavailable("FakeSignalStore does not scan");
+  }
+  Status ScanSessions(const StoreScan&,
+                      const std::function<bool(const SessionRecord&)>&) const override {
+    return Status::Unavailable("FakeSignalStore does not scan");
+  }
   Result<std::vector<SignalRecord>> Query(const SignalQuery& q) const override {
     last_query_ = q;
     if (fail_) return Status::IoError("disk on fire");

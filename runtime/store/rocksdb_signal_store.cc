@@ -11,6 +11,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <mutex>
@@ -113,14 +114,25 @@ class RocksDbSignalStore : public SignalStore {
       db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
     }
     if (db_ != nullptr) db_->Close().PermitUncheckedError();
+    db_.reset();
+    if (!secondary_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(secondary_dir_, ec);
+    }
   }
 
-  Status Init(const std::filesystem::path& dir, const SignalStoreOptions& options) {
+  // Opens the store in `dir`; read-write (creating it if missing) or, with
+  // `read_only`, as a secondary instance caught up once with the writer.
+  Status Init(const std::filesystem::path& dir, const SignalStoreOptions& options, bool read_only) {
+    read_only_ = read_only;
     compression_ = BestCompression();
     rocksdb::DBOptions db_options;
-    db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
+    db_options.create_if_missing = !read_only;
+    db_options.create_missing_column_families = !read_only;
     db_options.keep_log_file_num = 4;
+    // A secondary must keep every table file open: the writer may delete
+    // files it compacted away while a scan still reads them.
+    if (read_only) db_options.max_open_files = -1;
 
     rocksdb::ColumnFamilyOptions meta_options;
 
@@ -143,24 +155,49 @@ class RocksDbSignalStore : public SignalStore {
         {kSessionsFamily, row_options}};
     rocksdb::DB* db = nullptr;
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
-    USP_RETURN_IF_ERROR(
-        FromRocks(rocksdb::DB::Open(db_options, dir.string(), families, &handles_, &db),
-                  "cannot open the store in " + dir.string()));
-    db_.reset(db);
+    if (read_only) {
+      if (!std::filesystem::exists(dir / "CURRENT", ec)) {
+        return Status::NotFound("no store in " + dir.string());
+      }
+      std::string tmpl =
+          (std::filesystem::temp_directory_path(ec) / "usp-store-reader-XXXXXX").string();
+      if (ec || mkdtemp(tmpl.data()) == nullptr) {
+        return Status::IoError("cannot create a temporary directory for the store reader");
+      }
+      secondary_dir_ = tmpl;
+      USP_RETURN_IF_ERROR(
+          FromRocks(rocksdb::DB::OpenAsSecondary(db_options, dir.string(), secondary_dir_.string(),
+                                                 families, &handles_, &db),
+                    "cannot open the store in " + dir.string() + " read-only"));
+      db_.reset(db);
+      // Replays the writer's MANIFEST and WAL: rows not yet flushed are seen too.
+      USP_RETURN_IF_ERROR(
+          FromRocks(db_->TryCatchUpWithPrimary(), "cannot read the store in " + dir.string()));
+    } else {
+      std::filesystem::create_directories(dir, ec);
+      if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+      USP_RETURN_IF_ERROR(
+          FromRocks(rocksdb::DB::Open(db_options, dir.string(), families, &handles_, &db),
+                    "cannot open the store in " + dir.string()));
+      db_.reset(db);
+    }
     meta_ = handles_[0];
     rows_ = handles_[1];
     segments_ = handles_[2];
     sessions_ = handles_[3];
 
-    USP_RETURN_IF_ERROR(InitPartitions(options.partitions));
+    Status partitions = InitPartitions(options.partitions);
+    if (read_only && partitions.code() == Status::Code::kInvalidArgument) {
+      return Status::NotFound("no store in " + dir.string() + " (it has no partition count)");
+    }
+    USP_RETURN_IF_ERROR(partitions);
     return LoadFreshness();
   }
 
   int32_t partitions() const override { return partitions_; }
 
   Status Apply(const StoreBatch& input) override {
+    if (read_only_) return Status::InvalidArgument("the store is open read-only");
     std::lock_guard<std::mutex> write_lock(write_mutex_);
     rocksdb::WriteBatch batch;
     std::map<std::string, int64_t> advanced;
@@ -217,7 +254,9 @@ class RocksDbSignalStore : public SignalStore {
 
   Result<UserProfile> QueryProfile(const SignalQuery& signals, const SegmentQuery& segments,
                                    const SessionQuery& sessions) const override {
-    const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+    // A secondary instance takes no snapshots; its view changes only on a
+    // catch-up, which happens once, at the open.
+    const rocksdb::Snapshot* snapshot = read_only_ ? nullptr : db_->GetSnapshot();
     UserProfile profile;
     Status status = [&]() -> Status {
       auto s = QueryAt(signals, snapshot);
@@ -231,12 +270,111 @@ class RocksDbSignalStore : public SignalStore {
       profile.sessions = std::move(w).value();
       return Status::Ok();
     }();
-    db_->ReleaseSnapshot(snapshot);
+    if (snapshot != nullptr) db_->ReleaseSnapshot(snapshot);
     if (!status.ok()) return status;
     return profile;
   }
 
+  Status ScanSignals(const StoreScan& scan,
+                     const std::function<bool(const SignalRecord&)>& visit) const override {
+    if (scan.start >= scan.end) return Status::Ok();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), rows_));
+    std::string last_identity;
+    SignalRecord record;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      std::optional<std::string_view> user = UserOfKey(key);
+      if (!user) return Status::Internal("malformed row key in the store");
+      // Versions of one identity are adjacent, newest first: keep the first.
+      std::string_view identity = key.substr(0, key.size() - 8);
+      if (identity == last_identity) continue;
+      last_identity.assign(identity);
+      std::optional<RowKeySuffix> suffix = DecodeRowKeySuffix(key, 8 + user->size());
+      if (!suffix) return Status::Internal("malformed row key in the store");
+      if (suffix->event_time < scan.start || suffix->event_time >= scan.end) continue;
+      if (!scan.names.empty() && !scan.names.contains(suffix->signal)) continue;
+      std::optional<std::string_view> attributes =
+          DecodeRowValue(std::string_view(it->value().data(), it->value().size()));
+      if (!attributes) return Status::Internal("row value in an unknown format");
+      record.user_id.assign(*user);
+      record.signal.assign(suffix->signal);
+      record.event_time = suffix->event_time;
+      record.event_id.assign(suffix->event_id);
+      record.version = suffix->version;
+      record.attributes_json.assign(*attributes);
+      if (!visit(record)) return Status::Ok();
+    }
+    return FromRocks(it->status(), "scan signals");
+  }
+
+  Status ScanSegments(const StoreScan& scan,
+                      const std::function<bool(const SegmentRecord&)>& visit) const override {
+    if (scan.start >= scan.end) return Status::Ok();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), segments_));
+    std::string last_identity;
+    SegmentRecord record;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      std::optional<std::string_view> user = UserOfKey(key);
+      if (!user || key.size() < 8) return Status::Internal("malformed segment row in the store");
+      std::string_view identity = key.substr(0, key.size() - 8);
+      if (identity == last_identity) continue;
+      last_identity.assign(identity);
+      if (!DecodeSegmentRow(key, 8 + user->size(),
+                            std::string_view(it->value().data(), it->value().size()), &record)) {
+        return Status::Internal("malformed segment row in the store");
+      }
+      if (record.start < scan.start || record.start >= scan.end) continue;
+      if (!scan.names.empty() && !scan.names.contains(record.segment)) continue;
+      record.user_id.assign(*user);
+      if (!visit(record)) return Status::Ok();
+    }
+    return FromRocks(it->status(), "scan segments");
+  }
+
+  Status ScanSessions(const StoreScan& scan,
+                      const std::function<bool(const SessionRecord&)>& visit) const override {
+    if (scan.start >= scan.end) return Status::Ok();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), sessions_));
+    std::string last_identity;
+    SessionRecord record;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view key(it->key().data(), it->key().size());
+      std::optional<std::string_view> user = UserOfKey(key);
+      if (!user || key.size() < 8) return Status::Internal("malformed session row in the store");
+      std::string_view identity = key.substr(0, key.size() - 8);
+      if (identity == last_identity) continue;
+      last_identity.assign(identity);
+      if (!DecodeSessionRow(key, 8 + user->size(),
+                            std::string_view(it->value().data(), it->value().size()), &record)) {
+        return Status::Internal("malformed session row in the store");
+      }
+      if (record.window_end < scan.start || record.window_end >= scan.end) continue;
+      if (!scan.names.empty() && !scan.names.contains(record.job)) continue;
+      record.user_id.assign(*user);
+      if (!visit(record)) return Status::Ok();
+    }
+    return FromRocks(it->status(), "scan sessions");
+  }
+
  private:
+  // A whole-family scan crosses user prefixes, so the prefix bloom must not
+  // narrow it. The iterator is the consistent snapshot (RocksDB pins one).
+  static rocksdb::ReadOptions ScanOptions() {
+    rocksdb::ReadOptions options;
+    options.total_order_seek = true;
+    options.fill_cache = false;  // a scan would evict the query service's hot blocks
+    return options;
+  }
+
+  // The user id of a row key (partition:u32 | len:u32 user | ...).
+  static std::optional<std::string_view> UserOfKey(std::string_view key) {
+    if (key.size() < 8) return std::nullopt;
+    uint32_t len = DecodeU32(key.substr(4, 4));
+    if (key.size() - 8 < len) return std::nullopt;
+    return key.substr(8, len);
+  }
+
   Result<std::vector<SignalRecord>> QueryAt(const SignalQuery& query,
                                             const rocksdb::Snapshot* snapshot) const {
     std::vector<SignalRecord> out;
@@ -383,10 +521,12 @@ class RocksDbSignalStore : public SignalStore {
   }
 
   Status Flush() override {
+    if (read_only_) return Status::Ok();
     return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flush");
   }
 
   Status Compact() override {
+    if (read_only_) return Status::Ok();
     for (rocksdb::ColumnFamilyHandle* family : {rows_, segments_, sessions_}) {
       USP_RETURN_IF_ERROR(FromRocks(
           db_->CompactRange(rocksdb::CompactRangeOptions(), family, nullptr, nullptr), "compact"));
@@ -447,6 +587,8 @@ class RocksDbSignalStore : public SignalStore {
   rocksdb::ColumnFamilyHandle* sessions_ = nullptr;
   rocksdb::CompressionType compression_ = rocksdb::kNoCompression;
   int32_t partitions_ = 0;
+  bool read_only_ = false;
+  std::filesystem::path secondary_dir_;  // the read-only instance's own log directory
 
   std::mutex write_mutex_;  // one Write() at a time (freshness read-modify-write)
   mutable std::mutex freshness_mutex_;
@@ -474,7 +616,13 @@ Result<UserProfile> SignalStore::QueryProfile(const SignalQuery& signals,
 Result<std::unique_ptr<SignalStore>> SignalStore::Open(const std::filesystem::path& dir,
                                                        const SignalStoreOptions& options) {
   auto store = std::make_unique<RocksDbSignalStore>();
-  USP_RETURN_IF_ERROR(store->Init(dir, options));
+  USP_RETURN_IF_ERROR(store->Init(dir, options, /*read_only=*/false));
+  return std::unique_ptr<SignalStore>(std::move(store));
+}
+
+Result<std::unique_ptr<SignalStore>> SignalStore::OpenReadOnly(const std::filesystem::path& dir) {
+  auto store = std::make_unique<RocksDbSignalStore>();
+  USP_RETURN_IF_ERROR(store->Init(dir, SignalStoreOptions(), /*read_only=*/true));
   return std::unique_ptr<SignalStore>(std::move(store));
 }
 

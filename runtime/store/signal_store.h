@@ -25,11 +25,12 @@
 // Every version is kept (append-only), so a user's whole segment history is
 // there for point-in-time (`at`) answers.
 //
-// Thread safety: the Query*(), Freshness(), ReadOffsets() may be called from
+// Thread safety: the Query*(), Scan*(), Freshness(), ReadOffsets() may be called from
 // any number of threads concurrently with one writer calling Apply()/Write().
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -73,6 +74,15 @@ struct SessionQuery {
   int32_t limit = 100;                      // at most this many windows, newest window_end first
 };
 
+// What a full scan returns: the newest version of each identity among rows
+// whose name is in `names` (empty = all) and whose time is in [start, end):
+// signals by event_time, segments by start, sessions by window_end.
+struct StoreScan {
+  std::set<std::string, std::less<>> names;  // signal / segment / SessionJob names; empty = all
+  int64_t start = std::numeric_limits<int64_t>::min();  // inclusive
+  int64_t end = std::numeric_limits<int64_t>::max();    // exclusive
+};
+
 // One poll batch of the materializer: rows of every kind and the offsets
 // they were consumed up to, written atomically.
 struct StoreBatch {
@@ -111,6 +121,16 @@ class SignalStore {
   // Errors: InvalidArgument for a partition count mismatch, IoError otherwise.
   static Result<std::unique_ptr<SignalStore>> Open(const std::filesystem::path& dir,
                                                    const SignalStoreOptions& options);
+  // Opens an existing store read-only, so a running query service (which
+  // holds the store's lock) is not disturbed; sees what was written up to the
+  // open (flushed or not). NotFound if no store in dir.
+  // It is a RocksDB secondary instance: it never writes to `dir` (its own
+  // log goes to a temporary directory removed on close), and it keeps every
+  // table file open, so the writer's compactions cannot pull files from
+  // under a long scan. Apply() on it fails with InvalidArgument; Flush() and
+  // Compact() are no-ops.
+  static Result<std::unique_ptr<SignalStore>> OpenReadOnly(const std::filesystem::path& dir);
+
   virtual ~SignalStore() = default;
 
   // Partition count the rows are keyed by.
@@ -147,6 +167,19 @@ class SignalStore {
   // after the other.
   virtual Result<UserProfile> QueryProfile(const SignalQuery& signals, const SegmentQuery& segments,
                                            const SessionQuery& sessions) const;
+
+  // Full scans, for export and backfill comparison. Each visits the newest
+  // version of every identity matching `scan` in key order (partition, user,
+  // then the per-kind order of signal_key.h) until `visit` returns false, all
+  // from one consistent snapshot. Every record's user_id is filled in.
+  // Segments: every membership (segment, user, start), not only the latest
+  // per segment.
+  virtual Status ScanSignals(const StoreScan& scan,
+                             const std::function<bool(const SignalRecord&)>& visit) const = 0;
+  virtual Status ScanSegments(const StoreScan& scan,
+                              const std::function<bool(const SegmentRecord&)>& visit) const = 0;
+  virtual Status ScanSessions(const StoreScan& scan,
+                              const std::function<bool(const SessionRecord&)>& visit) const = 0;
 
   // Every offset ever written, sorted by (topic, partition).
   virtual Result<std::vector<PartitionOffset>> ReadOffsets() const = 0;

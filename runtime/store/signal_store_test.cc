@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <thread>
+
+#include "core/murmur2.h"
 
 namespace usp {
 namespace {
@@ -376,6 +382,294 @@ TEST(SignalStore, ProfileReadsEveryKindAndSurvivesAReopen) {
   EXPECT_EQ(profile->signals.size(), 1u);
   EXPECT_EQ(profile->segments.size(), 1u);
   EXPECT_EQ(profile->sessions.size(), 1u);
+}
+
+// ---- Full scans ----
+
+std::vector<SignalRecord> ScanAllSignals(const SignalStore& store, const StoreScan& scan = {}) {
+  std::vector<SignalRecord> out;
+  Status s = store.ScanSignals(scan, [&](const SignalRecord& r) {
+    out.push_back(r);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+std::vector<SegmentRecord> ScanAllSegments(const SignalStore& store, const StoreScan& scan = {}) {
+  std::vector<SegmentRecord> out;
+  Status s = store.ScanSegments(scan, [&](const SegmentRecord& r) {
+    out.push_back(r);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+std::vector<SessionRecord> ScanAllSessions(const SignalStore& store, const StoreScan& scan = {}) {
+  std::vector<SessionRecord> out;
+  Status s = store.ScanSessions(scan, [&](const SessionRecord& r) {
+    out.push_back(r);
+    return true;
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return out;
+}
+
+template <typename Record>
+void SortByUser(std::vector<Record>* records) {
+  std::stable_sort(records->begin(), records->end(),
+                   [](const Record& a, const Record& b) { return a.user_id < b.user_id; });
+}
+
+StoreBatch ScanFixture() {
+  StoreBatch batch;
+  batch.signals = {
+      Rec("u1", "search", 1000, "e1", 1100, R"({"q":"old"})"),
+      Rec("u1", "search", 1000, "e1", 1200, R"({"q":"new"})"),  // newer version
+      Rec("u1", "search", 1000, "e1", 1150, R"({"q":"mid"})"),
+      Rec("u1", "booking", 2000, "e2", 2100),
+      Rec("u10", "search", 3000, "e3", 3100),
+      Rec("u2", "view", 4000, "e4", 4100),
+  };
+  batch.segments = {
+      Seg("u1", "planner", true, 1000, 2000, 1000, SegmentReason::kEnter),
+      Seg("u1", "planner", false, 1000, 3000, 3000, SegmentReason::kExpired),  // newest
+      Seg("u1", "planner", true, 5000, 6000, 5000, SegmentReason::kEnter),     // 2nd membership
+      Seg("u2", "vip", true, 100, std::nullopt, 100, SegmentReason::kEnter),
+  };
+  batch.sessions = {
+      {"u1", "engagement", 0, 1000, R"({"n":1})", std::nullopt, 1100},
+      {"u1", "engagement", 0, 1000, R"({"n":1})", R"({"score":0.5})", 1300},  // newest
+      {"u1", "clicks", 500, 1500, R"({"c":4})", std::nullopt, 1600},
+      {"u3", "engagement", 1000, 2000, R"({"n":2})", std::nullopt, 2100},
+  };
+  return batch;
+}
+
+TEST(SignalStoreScan, VisitsTheNewestVersionOfEveryIdentityOfEveryKind) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Apply(ScanFixture()).ok());
+  // Half the rows in table files, half in the memtable: a scan merges both.
+  ASSERT_TRUE(store->Flush().ok());
+  StoreBatch later;
+  later.signals = {Rec("u1", "search", 1000, "e1", 1050, R"({"q":"stale"})")};  // loses
+  ASSERT_TRUE(store->Apply(later).ok());
+
+  auto signals = ScanAllSignals(*store);
+  SortByUser(&signals);
+  EXPECT_EQ(signals, (std::vector<SignalRecord>{
+                         Rec("u1", "booking", 2000, "e2", 2100),
+                         Rec("u1", "search", 1000, "e1", 1200, R"({"q":"new"})"),
+                         Rec("u10", "search", 3000, "e3", 3100),
+                         Rec("u2", "view", 4000, "e4", 4100),
+                     }));
+
+  auto segments = ScanAllSegments(*store);
+  SortByUser(&segments);
+  EXPECT_EQ(segments, (std::vector<SegmentRecord>{
+                          Seg("u1", "planner", true, 5000, 6000, 5000, SegmentReason::kEnter),
+                          Seg("u1", "planner", false, 1000, 3000, 3000, SegmentReason::kExpired),
+                          Seg("u2", "vip", true, 100, std::nullopt, 100, SegmentReason::kEnter),
+                      }));
+
+  auto sessions = ScanAllSessions(*store);
+  SortByUser(&sessions);
+  EXPECT_EQ(sessions, (std::vector<SessionRecord>{
+                          {"u1", "clicks", 500, 1500, R"({"c":4})", std::nullopt, 1600},
+                          {"u1", "engagement", 0, 1000, R"({"n":1})", R"({"score":0.5})", 1300},
+                          {"u3", "engagement", 1000, 2000, R"({"n":2})", std::nullopt, 2100},
+                      }));
+}
+
+TEST(SignalStoreScan, VisitsRowsInPartitionThenUserOrder) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), 4);
+  StoreBatch batch;
+  for (int i = 0; i < 40; ++i) {
+    batch.signals.push_back(Rec("user-" + std::to_string(i), "s", 1000 + i, "e", 1));
+  }
+  ASSERT_TRUE(store->Apply(batch).ok());
+  auto signals = ScanAllSignals(*store);
+  ASSERT_EQ(signals.size(), 40u);
+  for (size_t i = 1; i < signals.size(); ++i) {
+    int32_t a = PartitionForKey(signals[i - 1].user_id, 4);
+    int32_t b = PartitionForKey(signals[i].user_id, 4);
+    EXPECT_LE(a, b) << signals[i - 1].user_id << " before " << signals[i].user_id;
+  }
+}
+
+TEST(SignalStoreScan, FiltersByNameAndByTheTimeOfEachKind) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Apply(ScanFixture()).ok());
+
+  StoreScan search;
+  search.names = {"search"};
+  auto signals = ScanAllSignals(*store, search);
+  ASSERT_EQ(signals.size(), 2u);
+  for (const auto& r : signals) EXPECT_EQ(r.signal, "search");
+
+  // Signals by event_time: [2000, 4000) holds e2 (2000) and e3 (3000), not e4 (4000).
+  StoreScan range;
+  range.start = 2000;
+  range.end = 4000;
+  auto in_range = ScanAllSignals(*store, range);
+  std::vector<std::string> ids = EventIds(in_range);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"e2", "e3"}));
+
+  // Segments by start: [1000, 5000) holds the first planner membership only.
+  StoreScan seg_range;
+  seg_range.start = 1000;
+  seg_range.end = 5000;
+  EXPECT_EQ(ScanAllSegments(*store, seg_range),
+            (std::vector<SegmentRecord>{
+                Seg("u1", "planner", false, 1000, 3000, 3000, SegmentReason::kExpired)}));
+  StoreScan vip;
+  vip.names = {"vip"};
+  ASSERT_EQ(ScanAllSegments(*store, vip).size(), 1u);
+  EXPECT_EQ(ScanAllSegments(*store, vip)[0].user_id, "u2");
+
+  // Sessions by window_end: [1000, 2000) holds the two windows ending at 1000 and 1500.
+  StoreScan win;
+  win.start = 1000;
+  win.end = 2000;
+  auto sessions = ScanAllSessions(*store, win);
+  ASSERT_EQ(sessions.size(), 2u);
+  for (const auto& r : sessions) EXPECT_EQ(r.user_id, "u1");
+  StoreScan clicks;
+  clicks.names = {"clicks"};
+  ASSERT_EQ(ScanAllSessions(*store, clicks).size(), 1u);
+
+  StoreScan empty;
+  empty.start = 10;
+  empty.end = 10;
+  EXPECT_TRUE(ScanAllSignals(*store, empty).empty());
+  StoreScan unknown;
+  unknown.names = {"nope"};
+  EXPECT_TRUE(ScanAllSessions(*store, unknown).empty());
+}
+
+TEST(SignalStoreScan, StopsWhenTheVisitorSaysSo) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  ASSERT_TRUE(store->Apply(ScanFixture()).ok());
+  int seen = 0;
+  ASSERT_TRUE(store->ScanSignals({}, [&](const SignalRecord&) { return ++seen < 2; }).ok());
+  EXPECT_EQ(seen, 2);
+  seen = 0;
+  ASSERT_TRUE(store->ScanSegments({}, [&](const SegmentRecord&) { return ++seen < 1; }).ok());
+  EXPECT_EQ(seen, 1);
+  seen = 0;
+  ASSERT_TRUE(store->ScanSessions({}, [&](const SessionRecord&) { return ++seen < 3; }).ok());
+  EXPECT_EQ(seen, 3);
+}
+
+TEST(SignalStoreReadOnly, ReadsWhileTheWriterKeepsTheStoreOpenAndWriting) {
+  TempDir dir;
+  auto writer = OpenStore(dir.path());
+  ASSERT_TRUE(writer->Apply(ScanFixture()).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  // Not flushed: only in the writer's WAL and memtable.
+  StoreBatch unflushed;
+  unflushed.signals = {Rec("u9", "search", 9000, "e9", 9100)};
+  unflushed.offsets = {{"usp.signal.search", 0, 42}};
+  ASSERT_TRUE(writer->Apply(unflushed).ok());
+
+  auto reader = SignalStore::OpenReadOnly(dir.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  EXPECT_EQ((*reader)->partitions(), 8);
+  EXPECT_EQ(ScanAllSignals(**reader).size(), 5u);
+  EXPECT_EQ(ScanAllSegments(**reader).size(), 3u);
+  EXPECT_EQ(ScanAllSessions(**reader).size(), 3u);
+  EXPECT_EQ(QueryUser(**reader, "u9").size(), 1u);
+  EXPECT_EQ((*reader)->Freshness().at("search"), 9000);
+  auto offsets = (*reader)->ReadOffsets();
+  ASSERT_TRUE(offsets.ok());
+  EXPECT_EQ(*offsets, (std::vector<PartitionOffset>{{"usp.signal.search", 0, 42}}));
+
+  // The writer keeps working, and compacts files the reader has open.
+  StoreBatch more;
+  more.signals = {Rec("u8", "search", 8000, "e8", 8100)};
+  ASSERT_TRUE(writer->Apply(more).ok());
+  ASSERT_TRUE(writer->Flush().ok());
+  ASSERT_TRUE(writer->Compact().ok());
+  EXPECT_EQ(QueryUser(*writer, "u8").size(), 1u);
+  // The reader sees the store as it was when opened.
+  EXPECT_EQ(ScanAllSignals(**reader).size(), 5u);
+  SignalQuery u1;
+  u1.user_id = "u1";
+  SegmentQuery s1;
+  s1.user_id = "u1";
+  SessionQuery w1;
+  w1.user_id = "u1";
+  auto profile = (*reader)->QueryProfile(u1, s1, w1);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  EXPECT_EQ(profile->signals.size(), 2u);
+
+  // A reader opened later sees the later write.
+  auto later = SignalStore::OpenReadOnly(dir.path());
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_EQ(ScanAllSignals(**later).size(), 6u);
+}
+
+TEST(SignalStoreReadOnly, OpensAndScansWhileTheWriterWritesFlushesAndCompacts) {
+  TempDir dir;
+  auto writer = OpenStore(dir.path());
+  std::atomic<bool> stop{false};
+  std::atomic<int> batches{0};
+  Status writer_status;
+  std::thread writing([&] {
+    for (int i = 0; !stop.load() && writer_status.ok(); ++i) {
+      StoreBatch batch;
+      for (int j = 0; j < 50; ++j) {
+        batch.signals.push_back(Rec("u" + std::to_string(j), "s", i, "e" + std::to_string(i), 1));
+      }
+      writer_status = writer->Apply(batch);
+      batches.fetch_add(1);
+      if (writer_status.ok() && i % 5 == 4) writer_status = writer->Flush();
+      if (writer_status.ok() && i % 20 == 19) writer_status = writer->Compact();
+    }
+  });
+  size_t last = 0;
+  for (int k = 0; k < 15; ++k) {
+    auto reader = SignalStore::OpenReadOnly(dir.path());
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    size_t rows = ScanAllSignals(**reader).size();
+    EXPECT_EQ(rows % 50, 0u) << "a batch is seen whole or not at all";
+    EXPECT_GE(rows, last) << "a later reader sees at least what an earlier one saw";
+    last = rows;
+  }
+  stop.store(true);
+  writing.join();
+  ASSERT_TRUE(writer_status.ok()) << writer_status.ToString();
+  EXPECT_GT(batches.load(), 0);
+}
+
+TEST(SignalStoreReadOnly, RefusesWrites) {
+  TempDir dir;
+  { auto writer = OpenStore(dir.path()); }
+  auto reader = SignalStore::OpenReadOnly(dir.path());
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  Status s = (*reader)->Write({Rec("u1", "search", 1, "e", 1)}, {});
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("read-only"), std::string::npos) << s.message();
+  EXPECT_TRUE(ScanAllSignals(**reader).empty());
+}
+
+TEST(SignalStoreReadOnly, AMissingStoreIsNotFoundAndNothingIsCreated) {
+  TempDir dir;
+  fs::path missing = dir.path() / "no-store";
+  auto reader = SignalStore::OpenReadOnly(missing);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(reader.status().message().find(missing.string()), std::string::npos);
+  EXPECT_FALSE(fs::exists(missing));
+  auto empty = SignalStore::OpenReadOnly(dir.path());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), Status::Code::kNotFound);
 }
 
 }  // namespace
