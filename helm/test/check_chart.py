@@ -232,6 +232,128 @@ def check_network_policy(by_kind, enabled, watched):
               f"worker NetworkPolicy in {ns}")
 
 
+def query_container(docs):
+    for d in docs:
+        spec = pod_spec(d)
+        if spec and d["metadata"]["name"].endswith("query"):
+            return d, spec, spec["containers"][0]
+    return None, None, None
+
+
+def flag_values(args):
+    out = {}
+    for a in args:
+        if a.startswith("--"):
+            name, _, value = a.partition("=")
+            out[name] = value
+    return out
+
+
+def check_file_flag(spec, c, flags, flag, secret, key):
+    """`flag` names a file that a read-only mount of Secret `secret` provides as `key`."""
+    path = flags.get(flag, "")
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    directory, _, name = path.rpartition("/")
+    mount = mounts.get(directory)
+    ok = mount is not None and mount.get("readOnly") is True and name == key
+    if ok:
+        vol = volumes.get(mount["name"], {}).get("secret", {})
+        items = {i["key"]: i["path"] for i in vol.get("items", [])}
+        ok = vol.get("secretName") == secret and items.get(key) == key
+    check(ok, f"query: {flag}={path!r} is key {key} of Secret {secret}, mounted read-only")
+
+
+def check_query_security(helm_bin):
+    """Bearer auth, TLS/mTLS and request limits reach `usp-runtime serve` as flags and mounts."""
+    # Defaults: plain HTTP, no auth, the documented limits.
+    _, spec, c = query_container(render(helm_bin))
+    flags = flag_values(c["args"])
+    check(not any(f.startswith(("--tls-", "--auth-", "--probe-port")) for f in flags),
+          f"defaults: query has no TLS/auth flags, got {sorted(flags)}")
+    limits = {"--max-header-bytes": "8192", "--max-body-bytes": "65536", "--request-timeout": "10s",
+              "--idle-timeout": "60s", "--max-limit": "10000", "--max-response-bytes": "16777216"}
+    check(all(flags.get(k) == v for k, v in limits.items()),
+          f"defaults: query limits flags {limits}, got {flags}")
+    check([p["name"] for p in c["ports"]] == ["http"], "defaults: query serves plain http")
+
+    # TLS with client certificates, auth with /metrics protected, custom limits.
+    docs = render(helm_bin, "--set", "queryService.tls.enabled=true",
+                  "--set", "queryService.tls.secretName=query-tls",
+                  "--set", "queryService.tls.clientCASecret=query-client-ca",
+                  "--set", "queryService.tls.clientCAKey=clients.pem",
+                  "--set", "queryService.auth.enabled=true",
+                  "--set", "queryService.auth.tokenSecret.name=query-tokens",
+                  "--set", "queryService.auth.protectMetrics=true",
+                  "--set", "queryService.limits.maxLimit=500",
+                  "--set", "queryService.limits.requestTimeout=5s",
+                  "--set", "networkPolicy.enabled=true")
+    _, spec, c = query_container(docs)
+    flags = flag_values(c["args"])
+    check_file_flag(spec, c, flags, "--tls-cert", "query-tls", "tls.crt")
+    check_file_flag(spec, c, flags, "--tls-key", "query-tls", "tls.key")
+    check_file_flag(spec, c, flags, "--tls-client-ca", "query-client-ca", "clients.pem")
+    check_file_flag(spec, c, flags, "--auth-tokens-file", "query-tokens", "tokens")
+    check("--auth-metrics" in flags, "protectMetrics: --auth-metrics")
+    check(flags.get("--max-limit") == "500" and flags.get("--request-timeout") == "5s",
+          f"limits values become flags, got {flags}")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    check(ports == {"https": 8090, "http": 8091} and flags.get("--probe-port") == "8091",
+          f"TLS: API on https, probes on plain http --probe-port, got {ports} {flags.get('--probe-port')}")
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        get = c.get(probe, {}).get("httpGet", {})
+        check(get.get("port") == "http" and get.get("scheme", "HTTP") == "HTTP",
+              f"TLS: {probe} uses the plain probe port")
+    svc = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("query"))
+    check({p["name"]: p["targetPort"] for p in svc["spec"]["ports"]} == {"https": "https", "http": "http"},
+          f"TLS: Service exposes https (API) and http (metrics), got {svc['spec']['ports']}")
+    np = next((d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("query")), None)
+    np_ports = [p["port"] for p in (np or {"spec": {"ingress": [{}]}})["spec"]["ingress"][0].get("ports", [])]
+    check("https" in np_ports, f"TLS: the NetworkPolicy lets clients reach https, got {np_ports}")
+
+    # TLS without client certificates: no --tls-client-ca and no client-ca volume.
+    _, spec, c = query_container(render(helm_bin, "--set", "queryService.tls.enabled=true",
+                                        "--set", "queryService.tls.secretName=query-tls"))
+    check("--tls-client-ca" not in flag_values(c["args"]) and
+          not any(v["name"] == "client-ca" for v in spec["volumes"]),
+          "TLS without clientCASecret: no client CA flag or volume")
+
+    expect_failure(helm_bin, "TLS without a certificate Secret", "--set", "queryService.tls.enabled=true",
+                   message="queryService.tls.secretName")
+    expect_failure(helm_bin, "client CA without TLS", "--set", "queryService.tls.clientCASecret=ca",
+                   message="needs queryService.tls.enabled")
+    expect_failure(helm_bin, "protectMetrics without auth", "--set", "queryService.auth.protectMetrics=true",
+                   message="needs queryService.auth.enabled")
+    expect_failure(helm_bin, "a bad request timeout", "--set", "queryService.limits.requestTimeout=soon")
+    expect_failure(helm_bin, "an unknown limit", "--set", "queryService.limits.maxRows=5")
+
+
+INLINE_SECRET = re.compile(r"(sasl\.password|ssl\.key\.password|ssl\.keystore\.password|ssl\.key\.pem"
+                           r"|sasl\.oauthbearer\.client\.secret)\s*[=:]", re.I)
+
+
+def check_kafka_secrets_only_by_reference(docs):
+    """With SASL on, the password reaches pods only through secretKeyRef: nothing rendered
+    (args, env values, ConfigMaps, annotations) holds a Kafka secret inline."""
+    text = yaml.safe_dump_all(docs)
+    hits = sorted(set(m.group(0) for m in INLINE_SECRET.finditer(text)))
+    check(not hits, f"SASL on: no rendered manifest sets a Kafka secret inline, found {hits}")
+    seen = 0
+    for d in docs:
+        spec = pod_spec(d)
+        for c in (spec or {}).get("containers", []):
+            for e in c.get("env", []):
+                if e["name"] == "USP_KAFKA_SASL_PASSWORD":
+                    seen += 1
+                    ref = e.get("valueFrom", {}).get("secretKeyRef", {})
+                    check("value" not in e and ref.get("name") == "kafka-sasl",
+                          f"{ident(d)}: USP_KAFKA_SASL_PASSWORD from Secret kafka-sasl")
+        if d["kind"] == "ConfigMap":
+            for k, v in (d.get("data") or {}).items():
+                check(not re.search(r"password", f"{k}={v}", re.I), f"{ident(d)}: key {k} holds no password")
+    check(seen >= 2, f"SASL on: operator and query service get USP_KAFKA_SASL_PASSWORD, got {seen}")
+
+
 def expect_failure(helm_bin, what, *args, message=None):
     r = helm(helm_bin, "template", RELEASE, CHART, "--namespace", NAMESPACE, *args)
     ok = r.returncode != 0 and (message is None or message in r.stderr)
@@ -274,6 +396,9 @@ def main():
             refs |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
     check({"kafka-sasl", "kafka-ca", "kafka-client", "usp-query-tokens"} <= refs,
           f"Kafka and auth credentials by Secret reference, got {sorted(refs)}")
+    check_kafka_secrets_only_by_reference(docs)
+
+    check_query_security(helm_bin)
 
     # CRDs: helm installs crds/ as is; they must be the repository's files.
     docs = render(helm_bin, "--include-crds")

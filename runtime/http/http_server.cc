@@ -1,17 +1,24 @@
 #include "runtime/http/http_server.h"
 
-#include <atomic>
+#include <openssl/ssl.h>
+
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,6 +30,7 @@ namespace usp {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 HttpResponse JsonError(int status, const std::string& code, const std::string& message) {
@@ -39,8 +47,14 @@ HttpResponse JsonError(int status, const std::string& code, const std::string& m
 
 namespace {
 
-// Idle keep-alive connections and slow clients are dropped after this long.
-constexpr auto kIoTimeout = std::chrono::seconds(60);
+// After an error response the server stops sending and reads (and drops)
+// what the client still sends for up to this long before closing: closing a
+// socket with unread input resets the connection, and the client could lose
+// the response.
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+
+// Bytes asked for by the first read of a request.
+constexpr size_t kFirstReadBytes = 4096;
 
 // Converts Beast's request to ours. The body is moved, not copied.
 HttpRequest ToHttpRequest(http::request<http::string_body>& in) {
@@ -63,98 +77,264 @@ HttpRequest ToHttpRequest(http::request<http::string_body>& in) {
   return out;
 }
 
-// One connection: read a request, run the handler, write the response,
-// repeat while the client keeps the connection alive. Lifetime is held by
-// the shared_ptr captured in each pending operation.
-class Session : public std::enable_shared_from_this<Session> {
+// What every session of one server shares; owned by the server, which
+// outlives its sessions (Stop() destroys them with the io_context).
+struct ServerContext {
+  HttpHandler handler;
+  HttpServerOptions options;
+  std::unique_ptr<ssl::context> tls;  // null: plain HTTP
+};
+
+// One connection: [TLS handshake], then read a request, run the handler,
+// write the response, repeat while the client keeps the connection alive.
+// Every operation runs on the connection's strand. Lifetime is held by the
+// shared_ptr captured in each pending operation.
+//
+// Deadlines use our own timer rather than the stream's: on expiry it only
+// cancels the pending read, so the session can still answer 408.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, const HttpHandler* handler)
-      : stream_(std::move(socket)), handler_(handler) {}
+  template <class... StreamArgs>
+  explicit Session(const ServerContext* server, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...),
+        timer_(stream_.get_executor()),
+        server_(server) {}
 
   void Start() {
-    // Runs on the connection's strand so that every operation is serialized.
     asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+                   beast::bind_front_handler(&Session::Begin, this->shared_from_this()));
   }
 
  private:
-  void Read() {
-    request_ = {};
-    stream_.expires_after(kIoTimeout);
-    http::async_read(stream_, buffer_, request_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  const HttpServerOptions& options() const { return server_->options; }
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+
+  void Begin() {
+    if constexpr (kTls) {
+      Arm(options().idle_timeout);
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+    } else {
+      WaitForRequest();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    Disarm();
+    // No or an untrusted client certificate, not TLS at all, or too slow:
+    // the handshake already told the client; drop the connection.
+    if (ec) return;
+    WaitForRequest();
+  }
+
+  // On expiry, cancels the pending socket operations and sets timed_out_.
+  void Arm(std::chrono::milliseconds timeout) {
+    timed_out_ = false;
+    uint64_t generation = ++timer_generation_;
+    timer_.expires_after(timeout);
+    timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+      // A stale wait (re-armed or disarmed since) must not cancel anything.
+      if (ec || generation != self->timer_generation_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->socket().cancel(ignored);
+    });
+  }
+
+  void Disarm() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  void WaitForRequest() {
+    parser_.emplace();
+    parser_->header_limit(options().max_header_bytes);
+    parser_->body_limit(options().max_body_bytes);
+    if (buffer_.size() > 0) return ReadRequest();  // a pipelined request is already here
+    // Idle until the first byte: the idle timeout applies, not the request's.
+    Arm(options().idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadBytes),
+        beast::bind_front_handler(&Session::OnFirstBytes, this->shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t bytes) {
+    Disarm();
+    if (ec) {
+      if (ec == asio::error::eof && !kTls) Close();
+      return;  // Idle timeout, reset, TLS close or shutdown: dropped on destruction.
+    }
+    buffer_.commit(bytes);
+    ReadRequest();
+  }
+
+  void ReadRequest() {
+    Arm(options().request_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, this->shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
+    bool timed_out = timed_out_;
+    Disarm();
     if (ec == http::error::end_of_stream) return Close();
     if (ec) {
-      // Parse errors get an answer; transport errors just drop the connection.
-      if (ec.category() == make_error_code(http::error::bad_target).category()) {
-        return WriteBadRequest();
+      if (timed_out) {
+        return WriteError(JsonError(408, "request_timeout",
+                                    "the request did not arrive within " +
+                                        std::to_string(options().request_timeout.count()) + " ms"));
       }
-      return;  // Timeout, reset, or shutdown: the socket is closed on destruction.
+      if (ec == http::error::header_limit) {
+        return WriteError(JsonError(431, "request_header_too_large",
+                                    "the request line and headers exceed " +
+                                        std::to_string(options().max_header_bytes) + " bytes"));
+      }
+      if (ec == http::error::body_limit) {
+        return WriteError(JsonError(
+            413, "request_body_too_large",
+            "the request body exceeds " + std::to_string(options().max_body_bytes) + " bytes"));
+      }
+      if (ec.category() == make_error_code(http::error::bad_target).category()) {
+        return WriteError(JsonError(400, "bad_request", "malformed HTTP request"));
+      }
+      return;  // Reset or shutdown: the socket is closed on destruction.
     }
-    bool keep_alive = request_.keep_alive();
-    unsigned version = request_.version();
-    HttpRequest request = ToHttpRequest(request_);
+    http::request<http::string_body> in = parser_->release();
+    bool keep_alive = in.keep_alive();
+    unsigned version = in.version();
+    HttpRequest request = ToHttpRequest(in);
     HttpResponse response;
     try {
-      response = (*handler_)(request);
+      response = server_->handler(request);
     } catch (const std::exception& e) {
       response = JsonError(500, "internal", e.what());
     } catch (...) {
       response = JsonError(500, "internal", "unknown error");
     }
+    Write(std::move(response), version, keep_alive);
+  }
+
+  // Answers a request the handler never saw, then closes the connection.
+  void WriteError(HttpResponse response) {
+    lingering_close_ = true;
+    Write(std::move(response), 11, /*keep_alive=*/false);
+  }
+
+  void Write(HttpResponse response, unsigned version, bool keep_alive) {
+    response_ = {};
     response_.result(static_cast<unsigned>(response.status));
     response_.version(version);
     response_.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) response_.set(name, value);
     response_.keep_alive(keep_alive);
     response_.body() = std::move(response.body);
     response_.prepare_payload();
-    Write();
-  }
-
-  void WriteBadRequest() {
-    HttpResponse response = JsonError(400, "bad_request", "malformed HTTP request");
-    response_.result(http::status::bad_request);
-    response_.version(11);
-    response_.set(http::field::content_type, response.content_type);
-    response_.keep_alive(false);
-    response_.body() = std::move(response.body);
-    response_.prepare_payload();
-    Write();
-  }
-
-  void Write() {
-    stream_.expires_after(kIoTimeout);
+    // The stream's own deadline closes the socket on expiry: fine for writes.
+    beast::get_lowest_layer(stream_).expires_after(options().write_timeout);
     http::async_write(stream_, response_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this()));
+                      beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
+    beast::get_lowest_layer(stream_).expires_never();
     if (ec) return;
     bool keep_alive = response_.keep_alive();
     response_ = {};
-    if (!keep_alive) return Close();
-    Read();
+    if (!keep_alive) return lingering_close_ ? Linger() : Close();
+    WaitForRequest();
   }
 
   void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      Arm(options().write_timeout);
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Disarm(); });
+    } else {
+      beast::error_code ec;
+      socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
-  beast::tcp_stream stream_;
-  const HttpHandler* handler_;
+  void Linger() {
+    if constexpr (kTls) {
+      Close();
+    } else {
+      beast::error_code ec;
+      socket().shutdown(tcp::socket::shutdown_send, ec);
+      Arm(kLingerTimeout);
+      Drain();
+    }
+  }
+
+  void Drain() {
+    socket().async_read_some(asio::buffer(drain_),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               if (ec) return self->Disarm();
+                               self->Drain();
+                             });
+  }
+
+  Stream stream_;
+  asio::steady_timer timer_;
+  const ServerContext* server_;
+  uint64_t timer_generation_ = 0;
+  bool timed_out_ = false;
+  bool lingering_close_ = false;
   beast::flat_buffer buffer_;
-  http::request<http::string_body> request_;
+  std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::array<char, 4096> drain_;
 };
+
+using PlainSession = Session<beast::tcp_stream>;
+using TlsSession = Session<beast::ssl_stream<beast::tcp_stream>>;
+
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const HttpTlsOptions& tls) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  beast::error_code ec;
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                           ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                       ec);
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return Status::InvalidArgument("TLS needs both a certificate file and a key file");
+  }
+  context->use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("TLS certificate file '" + tls.cert_file + "': " + ec.message());
+  }
+  context->use_private_key_file(tls.key_file, ssl::context::pem, ec);
+  if ((ec && ec.message().find("mismatch") != std::string::npos) ||
+      (!ec && SSL_CTX_check_private_key(context->native_handle()) != 1)) {
+    return Status::InvalidArgument("TLS key file '" + tls.key_file +
+                                   "' does not match the certificate '" + tls.cert_file + "'");
+  }
+  if (ec) {
+    return Status::InvalidArgument("TLS key file '" + tls.key_file + "': " + ec.message());
+  }
+  if (!tls.client_ca_file.empty()) {
+    context->load_verify_file(tls.client_ca_file, ec);
+    if (ec) {
+      return Status::InvalidArgument("TLS client CA file '" + tls.client_ca_file +
+                                     "': " + ec.message());
+    }
+    // Tell clients which CAs are accepted, so they pick the right certificate.
+    STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(tls.client_ca_file.c_str());
+    if (names != nullptr) SSL_CTX_set_client_CA_list(context->native_handle(), names);
+    context->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert, ec);
+    if (ec) return Status::InvalidArgument("TLS client verification: " + ec.message());
+  }
+  return context;
+}
 
 class BeastHttpServer : public HttpServer {
  public:
-  explicit BeastHttpServer(HttpHandler handler)
-      : handler_(std::move(handler)),
+  explicit BeastHttpServer(ServerContext context)
+      : context_(std::move(context)),
         ioc_(std::make_unique<asio::io_context>()),
         acceptor_(std::make_unique<tcp::acceptor>(asio::make_strand(*ioc_))) {}
 
@@ -176,9 +356,9 @@ class BeastHttpServer : public HttpServer {
     return Status::Ok();
   }
 
-  void Run(int threads) {
+  void Run() {
     Accept();
-    if (threads < 1) threads = 1;
+    int threads = context_.options.threads < 1 ? 1 : context_.options.threads;
     threads_.reserve(threads);
     for (int i = 0; i < threads; ++i) {
       threads_.emplace_back([this] { ioc_->run(); });
@@ -202,18 +382,22 @@ class BeastHttpServer : public HttpServer {
 
  private:
   void Accept() {
-    acceptor_->async_accept(asio::make_strand(*ioc_),
-                            [this](beast::error_code ec, tcp::socket socket) {
-                              if (ec == asio::error::operation_aborted) return;
-                              if (!ec) {
-                                socket.set_option(tcp::no_delay(true), ec);
-                                std::make_shared<Session>(std::move(socket), &handler_)->Start();
-                              }
-                              Accept();
-                            });
+    acceptor_->async_accept(
+        asio::make_strand(*ioc_), [this](beast::error_code ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted) return;
+          if (!ec) {
+            socket.set_option(tcp::no_delay(true), ec);
+            if (context_.tls) {
+              std::make_shared<TlsSession>(&context_, std::move(socket), *context_.tls)->Start();
+            } else {
+              std::make_shared<PlainSession>(&context_, std::move(socket))->Start();
+            }
+          }
+          Accept();
+        });
   }
 
-  const HttpHandler handler_;
+  const ServerContext context_;
   std::unique_ptr<asio::io_context> ioc_;
   std::unique_ptr<tcp::acceptor> acceptor_;
   std::vector<std::thread> threads_;
@@ -224,12 +408,30 @@ class BeastHttpServer : public HttpServer {
 
 }  // namespace
 
+Status CheckTlsFiles(const HttpTlsOptions& tls) { return MakeTlsContext(tls).status(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, uint16_t port,
+                                                      const HttpServerOptions& options,
+                                                      HttpHandler handler) {
+  ServerContext context;
+  context.handler = std::move(handler);
+  context.options = options;
+  if (options.tls) {
+    auto tls = MakeTlsContext(*options.tls);
+    if (!tls.ok()) return tls.status();
+    context.tls = std::move(tls).value();
+  }
+  auto server = std::make_unique<BeastHttpServer>(std::move(context));
+  USP_RETURN_IF_ERROR(server->Listen(address, port));
+  server->Run();
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address, uint16_t port,
                                                       int threads, HttpHandler handler) {
-  auto server = std::make_unique<BeastHttpServer>(std::move(handler));
-  USP_RETURN_IF_ERROR(server->Listen(address, port));
-  server->Run(threads);
-  return std::unique_ptr<HttpServer>(std::move(server));
+  HttpServerOptions options;
+  options.threads = threads;
+  return Start(address, port, options, std::move(handler));
 }
 
 }  // namespace usp

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
+
 namespace usp::kafka_internal {
 
 Status ErrorToStatus(rd_kafka_resp_err_t err, const std::string& context) {
@@ -43,11 +45,47 @@ Status ErrorToStatus(rd_kafka_resp_err_t err, const std::string& context) {
   }
 }
 
+namespace {
+
+constexpr std::string_view kRedacted = "[redacted]";
+
+// Replaces every occurrence of `secret` in `text`.
+std::string Redact(std::string text, const std::string& secret) {
+  if (secret.empty()) return text;
+  for (size_t at = text.find(secret); at != std::string::npos;
+       at = text.find(secret, at + kRedacted.size())) {
+    text.replace(at, secret.size(), kRedacted);
+  }
+  return text;
+}
+
+}  // namespace
+
+bool IsSecretKafkaProperty(std::string_view name) {
+  return name.find("password") != std::string_view::npos ||
+         name.find("secret") != std::string_view::npos || name == "ssl.key.pem" ||
+         name == "ssl_key" || name == "sasl.oauthbearer.config";
+}
+
+std::string RedactKafkaProperties(const KafkaProperties& properties) {
+  std::string out;
+  for (const auto& [name, value] : properties) {
+    if (!out.empty()) out += ", ";
+    out += name;
+    out += '=';
+    out += IsSecretKafkaProperty(name) ? std::string(kRedacted) : value;
+  }
+  return out;
+}
+
 Status SetProperty(rd_kafka_conf_t* conf, const std::string& name, const std::string& value) {
   char errstr[512];
   if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
       RD_KAFKA_CONF_OK) {
-    return Status::InvalidArgument("kafka property " + name + ": " + errstr);
+    std::string why = errstr;
+    // librdkafka quotes rejected values ("Invalid value \"...\" for ...").
+    if (IsSecretKafkaProperty(name)) why = Redact(std::move(why), value);
+    return Status::InvalidArgument("kafka property " + name + ": " + why);
   }
   return Status::Ok();
 }
@@ -55,6 +93,12 @@ Status SetProperty(rd_kafka_conf_t* conf, const std::string& name, const std::st
 Status SetProperties(rd_kafka_conf_t* conf, const KafkaProperties& properties) {
   for (const auto& [name, value] : properties) {
     USP_RETURN_IF_ERROR(SetProperty(conf, name, value));
+  }
+  for (const auto& [property, env] : {std::pair{"sasl.username", kSaslUsernameEnv},
+                                      std::pair{"sasl.password", kSaslPasswordEnv}}) {
+    const char* value = std::getenv(env);
+    if (value == nullptr || *value == '\0' || properties.count(property) > 0) continue;
+    USP_RETURN_IF_ERROR(SetProperty(conf, property, value));
   }
   return Status::Ok();
 }

@@ -101,6 +101,15 @@ HttpResponse QueryService::Handle(const HttpRequest& request) {
   auto started = std::chrono::steady_clock::now();
   QueryRoute route = QueryRoute::kOther;
   HttpResponse response = Route(request, &route);
+  bool user_route = route == QueryRoute::kSignals || route == QueryRoute::kSegments ||
+                    route == QueryRoute::kSessions || route == QueryRoute::kProfile;
+  if (user_route && response.body.size() > options_.max_response_bytes) {
+    response =
+        JsonError(400, "response_too_large",
+                  "the response would be " + std::to_string(response.body.size()) +
+                      " bytes, over the limit of " + std::to_string(options_.max_response_bytes) +
+                      " bytes: lower 'limit' or narrow 'types', 'start' and 'end'");
+  }
   std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - started;
   probe_.Record(route, response.status, elapsed.count());
   return response;
@@ -127,6 +136,9 @@ HttpResponse QueryService::Route(const HttpRequest& request, QueryRoute* route) 
       if (leaf == "profile") *route = QueryRoute::kProfile;
       user = path.substr(kUsersPrefix.size(), slash - kUsersPrefix.size());
     }
+  }
+  if (options_.authorize) {
+    if (auto denied = options_.authorize(request)) return *std::move(denied);
   }
   if (*route == QueryRoute::kOther) {
     return JsonError(404, "not_found", "no route for " + path);

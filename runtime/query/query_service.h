@@ -29,7 +29,8 @@
 // Rows of resources no longer in the catalog are not returned.
 //
 // Errors are {"error": {"code", "message"}}: 400 bad_parameter (the message
-// names the parameter), 404 unknown_signal / unknown_segment / unknown_job /
+// names the parameter), 400 response_too_large (over max_response_bytes),
+// 401 unauthorized (from `authorize`), 404 unknown_signal / unknown_segment / unknown_job /
 // not_found,
 // 405 method_not_allowed, 503 not_ready (before the store caught up), 500
 // internal (store failure).
@@ -54,6 +55,13 @@ struct QueryServiceOptions {
   int32_t default_limit = 100;
   int32_t max_limit = 10000;           // larger limits are a 400
   int32_t profile_session_limit = 10;  // default `session_limit` of /profile
+  // A /v1/users/... response body larger than this is refused with 400
+  // response_too_large (the message says how to narrow the query) [16 MiB].
+  size_t max_response_bytes = size_t{16} << 20;
+  // Runs on every request once its route is known, before anything else; a
+  // response (e.g. BearerAuth's 401) is returned as is and counted under the
+  // route. Default: none (every request is allowed).
+  std::function<std::optional<HttpResponse>(const HttpRequest&)> authorize = nullptr;
   // Wall clock in epoch ms: "now" of /segments without `at`. Default: the
   // system clock.
   std::function<int64_t()> now_ms;

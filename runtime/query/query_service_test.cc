@@ -502,6 +502,53 @@ TEST_F(QueryServiceTest, CountsSegmentSessionAndProfileRequests) {
   }
 }
 
+TEST_F(QueryServiceTest, AsksAuthorizeFirstAndCountsItsAnswerUnderTheRoute) {
+  QueryServiceOptions options;
+  options.authorize = [](const HttpRequest& request) -> std::optional<HttpResponse> {
+    if (request.path == "/healthz" || request.headers.count("authorization") > 0) {
+      return std::nullopt;
+    }
+    return JsonError(401, "unauthorized", "no token");
+  };
+  MetricsRegistry metrics;
+  QueryService service(
+      &catalog_, &store_, [] { return true; }, &metrics, options);
+  HttpRequest request;
+  request.method = "GET";
+  request.path = "/v1/users/u1/signals";
+  EXPECT_EQ(service.Handle(request).status, 401);
+  request.path = "/healthz";
+  EXPECT_EQ(service.Handle(request).status, 200);
+  request.path = "/v1/users/u1/signals";
+  request.headers["authorization"] = "Bearer t";
+  EXPECT_EQ(service.Handle(request).status, 200);
+  EXPECT_NE(
+      metrics.Serialize().find(
+          R"(usp_query_requests_total{job="serve",kind="query",code="401",route="signals"} 1)"),
+      std::string::npos)
+      << metrics.Serialize();
+}
+
+TEST_F(QueryServiceTest, RefusesAResponseOverTheSizeLimitSayingHowToNarrowIt) {
+  QueryServiceOptions options;
+  options.max_response_bytes = 200;
+  MetricsRegistry metrics;
+  QueryService service(
+      &catalog_, &store_, [] { return true; }, &metrics, options);
+  HttpRequest request;
+  request.method = "GET";
+  request.path = "/v1/users/u1/signals";
+  HttpResponse full = service.Handle(request);
+  EXPECT_EQ(full.status, 400);
+  EXPECT_EQ(ErrorCode(full), "response_too_large");
+  EXPECT_NE(ErrorMessage(full).find("lower 'limit'"), std::string::npos) << full.body;
+  request.query["limit"] = "1";
+  EXPECT_EQ(service.Handle(request).status, 200);
+  request.path = "/metrics";  // only /v1/users responses are limited
+  request.query.clear();
+  EXPECT_EQ(service.Handle(request).status, 200);
+}
+
 TEST(SignalCatalog, LoadsEveryKindAndSkipsAResourceOnAnotherKindsTopic) {
   namespace fs = std::filesystem;
   std::string tmpl = (fs::temp_directory_path() / "usp-catalog-XXXXXX").string();
