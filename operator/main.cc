@@ -3,6 +3,7 @@
 // the /metrics /healthz /readyz endpoint. See README.md for the flags.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include "operator/kube/rest_kube_client.h"
 #include "operator/manager.h"
 #include "operator/reconcile/event_recorder.h"
+#include "operator/reconcile/prometheus_rule.h"
 #include "runtime/common/files.h"
 #include "runtime/common/logging.h"
 #include "runtime/common/metrics.h"
@@ -59,6 +61,7 @@ struct Flags {
   std::string catalog_name = "usp-query-catalog";
   std::string catalog_namespace;
   bool report_unsupported = true;
+  PrometheusRuleOptions prometheus_rules;
 };
 
 std::string Env(const char* name, const std::string& fallback = "") {
@@ -114,6 +117,13 @@ int Run(Flags& flags) {
     spdlog::error("need --retry-period < --renew-deadline < --lease-duration");
     return 2;
   }
+  if (Status t = monitoring::Validate(flags.prometheus_rules.thresholds); !t.ok()) {
+    // The thresholds' fields are the flags' names: latency_seconds -> --alert-latency-seconds.
+    std::string field = t.message().substr(0, t.message().find(':'));
+    std::replace(field.begin(), field.end(), '_', '-');
+    spdlog::error("--alert-{}{}", field, t.message().substr(field.size()));
+    return 2;
+  }
   if (!flags.worker_resources.empty()) {
     flags.worker.resources = nlohmann::json::parse(flags.worker_resources, nullptr, false);
     if (flags.worker.resources.is_discarded() || !flags.worker.resources.is_object()) {
@@ -165,6 +175,7 @@ int Run(Flags& flags) {
   options.user_signal.catalog.enabled = !flags.catalog_name.empty();
   options.user_signal.catalog.name = flags.catalog_name;
   options.user_signal.catalog.ns = flags.catalog_namespace.empty() ? own_namespace : flags.catalog_namespace;
+  options.user_signal.prometheus_rules = flags.prometheus_rules;
   options.workers = flags.workers;
   options.resync_period = *resync;
   options.report_unsupported_kinds = flags.report_unsupported;
@@ -283,6 +294,22 @@ int main(int argc, char** argv) {
   app.add_option("--query-catalog-namespace", flags.catalog_namespace, "its namespace (default: the operator's)");
   app.add_flag("!--no-unsupported-status", flags.report_unsupported,
                "reconcile UserSignals only: leave UserSegments and SessionJobs alone");
+  auto& rules = flags.prometheus_rules;
+  app.add_flag("--create-prometheus-rules", rules.enabled,
+               "keep a PrometheusRule (monitoring.coreos.com/v1) with the three alerts of each job; "
+               "skipped while the cluster does not serve PrometheusRules");
+  app.add_option("--alert-written-drop-ratio", rules.thresholds.written_drop_ratio,
+                 "UspEventsWrittenAnomaly: written rate below this x its baseline")->capture_default_str();
+  app.add_option("--alert-written-baseline-window", rules.thresholds.written_baseline_window,
+                 "UspEventsWrittenAnomaly: the baseline window (e.g. 1h, 1w)")->capture_default_str();
+  app.add_option("--alert-latency-quantile", rules.thresholds.latency_quantile,
+                 "UspOverallLatencyHigh: quantile of usp_event_latency_seconds")->capture_default_str();
+  app.add_option("--alert-latency-seconds", rules.thresholds.latency_seconds,
+                 "UspOverallLatencyHigh: threshold in seconds")->capture_default_str();
+  app.add_option("--alert-min-success-ratio", rules.thresholds.min_success_ratio,
+                 "UspSuccessRateLow: 1 - failed/consumed below this")->capture_default_str();
+  app.add_option("--alert-severity", rules.thresholds.severity, "severity label of the alerts")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   return usp::op::Run(flags);
 }

@@ -148,6 +148,26 @@ def validate(rtype, obj):
         if isinstance(spec.get("replicas"), int) and spec["replicas"] < 0:
             causes.append(("spec.replicas", "FieldValueInvalid", "Invalid value: %d: must be "
                            "greater than or equal to 0" % spec["replicas"]))
+    elif kind in (("batch", "Job"), ("batch", "CronJob")):
+        spec = obj.get("spec", {})
+        path = "spec"
+        if rtype.kind == "CronJob":
+            if len(str(spec.get("schedule") or "").split()) != 5 and \
+                    not str(spec.get("schedule") or "").startswith("@"):
+                causes.append(("spec.schedule", "FieldValueInvalid" if spec.get("schedule")
+                               else "FieldValueRequired",
+                               "Invalid value: %r: a cron schedule has 5 fields"
+                               % spec.get("schedule")))
+            spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+            path = "spec.jobTemplate.spec"
+        pod = (spec.get("template") or {}).get("spec") or {}
+        if not pod.get("containers"):
+            causes.append((path + ".template.spec.containers", "FieldValueRequired",
+                           "Required value"))
+        if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+            causes.append((path + ".template.spec.restartPolicy", "FieldValueNotSupported",
+                           "Unsupported value: %r: supported values: \"OnFailure\", \"Never\""
+                           % pod.get("restartPolicy")))
     elif kind == ("", "Pod"):
         if not obj.get("spec", {}).get("containers"):
             causes.append(("spec.containers", "FieldValueRequired", "Required value"))

@@ -69,7 +69,11 @@ JobReconciler::JobReconciler(kube::KubeClient* client, const Clock* clock, Event
       events_(events),
       kind_(kind),
       options_(std::move(options)),
-      failover_(failover) {}
+      failover_(failover) {
+  if (options_.prometheus_rules.enabled) {
+    rules_ = std::make_unique<PrometheusRuleSync>(client_, options_.prometheus_rules.thresholds);
+  }
+}
 
 Result<json> JobReconciler::UpdateWithRetry(const kube::ObjectKey& key,
                                                    const std::function<bool(json*)>& mutate) {
@@ -292,6 +296,18 @@ Result<ReconcileResult> JobReconciler::Reconcile(const kube::ObjectKey& key) {
     observed.workload_error = workload_status.message();
     events_->Record(obj, "Warning", "ReconcileError", workload_status.message());
   }
+  // Alerts: never in the way of the workers or the status.
+  Status rules_status = Status::Ok();
+  if (rules_ != nullptr) {
+    auto rule = rules_->Ensure(obj);
+    if (!rule.ok()) {
+      rules_status = rule.status();
+      events_->Record(obj, "Warning", "PrometheusRuleError", rules_status.message());
+    } else if (*rule == PrometheusRuleSync::Outcome::kCreated) {
+      events_->Record(obj, "Normal", "Created",
+                      "Created PrometheusRule " + monitoring::PrometheusRuleName({kind, key.name, key.ns}));
+    }
+  }
   if (failover_ != nullptr) {
     JobFailoverSpec spec;
     spec.parallelism = job->parallelism;
@@ -314,6 +330,7 @@ Result<ReconcileResult> JobReconciler::Reconcile(const kube::ObjectKey& key) {
   if (written->stale) return ReconcileResult{true, {}};
   if (!workload_status.ok()) return workload_status;
   if (!catalog.ok()) return catalog;
+  if (!rules_status.ok()) return rules_status;
   ReconcileResult result;
   if (!IsStatusConditionTrue(written->status.value("conditions", json::array()), kConditionReady) ||
       IsStatusConditionTrue(written->status.value("conditions", json::array()), kConditionProgressing)) {

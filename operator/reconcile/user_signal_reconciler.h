@@ -15,6 +15,8 @@
 //             stateful jobs); keep the query catalog current (UserSignals)
 //   failover  the job's JobController (operator/failover) follows the spec:
 //             parallelism, partitions, probe interval and threshold
+//   alerts    opt-in (options.prometheus_rules): the job's PrometheusRule
+//             (prometheus_rule.h); skipped quietly where the type is not served
 //   status    observedGeneration, conditions, replicas, partitions, and the
 //             controller's assignment, last failover and failover count
 // Deletion: owner references let the cluster delete the workloads; the
@@ -23,6 +25,7 @@
 // re-reads the object and tries again.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +37,7 @@
 #include "operator/reconcile/event_recorder.h"
 #include "operator/reconcile/job_kind.h"
 #include "operator/reconcile/job_status.h"
+#include "operator/reconcile/prometheus_rule.h"
 #include "operator/reconcile/query_catalog.h"
 #include "operator/reconcile/workload.h"
 
@@ -44,6 +48,7 @@ struct JobReconcilerOptions {
   int32_t partitions = 8;               // partitions of the output topics (status.partitions)
   std::vector<std::string> namespaces;  // watched namespaces; empty: all (for the catalog)
   CatalogOptions catalog;
+  PrometheusRuleOptions prometheus_rules;  // off by default
   // Look again this soon while workers are not ready (watches on the
   // Deployment usually come first).
   std::chrono::milliseconds not_ready_requeue{10'000};
@@ -84,6 +89,7 @@ class JobReconciler : public Reconciler {
   const JobKind& kind_;
   const JobReconcilerOptions options_;
   FailoverManager* const failover_;
+  std::unique_ptr<PrometheusRuleSync> rules_;  // null unless options.prometheus_rules.enabled
 };
 
 // The UserSignal reconciler (the catalog's owner).
