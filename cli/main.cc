@@ -1,7 +1,9 @@
 // uspctl: the user CLI. `local` runs the platform on one machine, `status`
 // shows its partition assignments, `broker` runs only the embedded Kafka
-// broker, `validate` checks resource files, `query` reads a user's signals
-// from the query API.
+// broker, `validate` checks resource files, `generate` writes the manifests,
+// alerts and dashboard of each resource, `query` reads a user's signals from
+// the query API, `export` writes the query store as JSON lines, `import`
+// turns seed-format signal configs into UserSignal resources.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/broker_command.h"
+#include "cli/export.h"
+#include "cli/generate.h"
+#include "cli/import_seed.h"
 #include "cli/local_platform.h"
 #include "core/resource_loader.h"
 #include "runtime/http/http_client.h"
@@ -199,6 +204,59 @@ int main(int argc, char** argv) {
       app.add_subcommand("validate", "Check resource files; print errors with their field paths");
   validate_cmd->add_option("files", files, "Resource files or directories")->required();
 
+  usp::GenerateOptions gen;
+  auto* generate_cmd = app.add_subcommand(
+      "generate",
+      "Write, per resource of FILE: the normalized resource, the worker ConfigMap + Deployment, a "
+      "backfill Job (and CronJob), a PrometheusRule with the job's alerts, a Grafana dashboard");
+  generate_cmd->add_option("file", gen.file, "Resource file or directory")->required();
+  generate_cmd->add_option("--out-dir", gen.out_dir, "Where the files go (default: ./generated/<name>)");
+  generate_cmd->add_option("--namespace", gen.ns, "Namespace of every object (default: the resource's)");
+  generate_cmd->add_option("--image", gen.image,
+                           "Image of workers and backfill jobs (default: --values, else the operator's)");
+  generate_cmd->add_option("--brokers", gen.brokers,
+                           "Kafka bootstrap servers of workers and backfills (default: --values' "
+                           "kafka.bootstrap, else kafka:9092)");
+  generate_cmd->add_option("--values", gen.values_file,
+                           "Values file of the usp Helm chart: kafka.bootstrap, image, imagePullSecrets, "
+                           "workers.resources/httpPort/preStopSleepSeconds, as the operator gets them");
+  generate_cmd->add_option("--cronjob", gen.cron_schedule,
+                           "Also write a backfill CronJob on this schedule (e.g. \"0 3 * * *\")");
+  generate_cmd->add_option("--backfill-from", gen.backfill_from,
+                           "Backfill start: epoch ms, RFC 3339, now or now-DURATION")
+      ->capture_default_str();
+  generate_cmd->add_option("--backfill-to", gen.backfill_to, "Backfill end (same forms)")->capture_default_str();
+  generate_cmd->add_flag("--stdout", gen.to_stdout,
+                         "Print the Kubernetes manifests as one YAML stream instead of writing files");
+  auto& th = gen.thresholds;
+  auto* alerts = "Alert thresholds";
+  generate_cmd->add_option("--written-drop-ratio", th.written_drop_ratio,
+                           "UspEventsWrittenAnomaly: fire when the written rate falls below this x its baseline")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--written-rate-window", th.written_rate_window, "... over this window")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--written-baseline-window", th.written_baseline_window,
+                           "... the baseline: the rate over this window before it (e.g. 1h, 1w)")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--written-min-baseline-rate", th.written_min_baseline_rate,
+                           "... only when the baseline is at least this many events/s")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--written-for", th.written_for, "... for this long")->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--latency-quantile", th.latency_quantile,
+                           "UspOverallLatencyHigh: this quantile of usp_event_latency_seconds ...")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--latency-seconds", th.latency_seconds, "... above this many seconds")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--latency-for", th.latency_for, "... for this long")->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--min-success-ratio", th.min_success_ratio,
+                           "UspSuccessRateLow: fire when 1 - failed/consumed is below this ...")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--success-window", th.success_window, "... over this window")
+      ->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--success-for", th.success_for, "... for this long")->capture_default_str()->group(alerts);
+  generate_cmd->add_option("--severity", th.severity, "severity label of the alerts")
+      ->capture_default_str()->group(alerts);
+
   usp::QueryOptions query;
   auto* query_cmd = app.add_subcommand("query", "Read a user's signals from the query API");
   query_cmd->add_option("user", query.user, "User id")->required();
@@ -215,11 +273,53 @@ int main(int argc, char** argv) {
   query_cmd->add_option("--state-dir", query.state_dir, "State dir of `uspctl local`")
       ->capture_default_str();
 
+  usp::ExportOptions exp;
+  std::string export_store_dir;
+  auto* export_cmd = app.add_subcommand(
+      "export",
+      "Write the query store as JSON lines (newest version of each row); reads a copy of the "
+      "store's state, so it runs beside a live query service");
+  export_cmd
+      ->add_option("--store-dir", export_store_dir,
+                   "The query store (usp-runtime serve --data-dir; for uspctl local: STATE_DIR/store)")
+      ->required();
+  export_cmd->add_option("--kind", exp.kind, "signals | segments | sessions | all")
+      ->check(CLI::IsMember({"signals", "segments", "sessions", "all"}))
+      ->capture_default_str();
+  export_cmd->add_option("--name", exp.names,
+                         "Only rows of this signal / segment / SessionJob (repeatable)");
+  export_cmd->add_option("--from", exp.from,
+                         "Time from (inclusive; epoch ms or RFC 3339): signals by event_time, "
+                         "segments by start, sessions by window_end");
+  export_cmd->add_option("--to", exp.to, "Time to (exclusive; same forms)");
+  export_cmd->add_option("--out", exp.out, "Output file, - for stdout; a name ending in .gz is gzipped")
+      ->capture_default_str();
+
+  usp::ImportCommandOptions imp;
+  auto* import_cmd = app.add_subcommand(
+      "import",
+      "Turn signal configs in the seed's format (name, type, event_sources, ...; YAML or JSON) "
+      "into UserSignal resources (docs/import.md)");
+  import_cmd->add_option("files", imp.files, "Seed config files")->required()->check(CLI::ExistingFile);
+  auto* import_out = import_cmd->add_option("--out-dir", imp.out_dir,
+                                            "Write one NAME.yaml per resource here");
+  import_cmd->add_flag("--stdout", imp.to_stdout, "Print the resources as one YAML stream (default)")
+      ->excludes(import_out);
+  import_cmd->add_option("--namespace", imp.import.namespace_, "metadata.namespace of every resource");
+  import_cmd->add_flag("--overwrite", imp.overwrite, "Replace existing files in --out-dir");
+  import_cmd->add_flag("--strict", imp.strict, "Treat lossy mappings (warnings) as errors");
+
   CLI11_PARSE(app, argc, argv);
   if (local_cmd->parsed()) return usp::RunLocal(local);
   if (status_cmd->parsed()) return usp::RunStatus(status_state_dir, status_job);
   if (broker_cmd->parsed()) return usp::RunBroker(broker);
   if (validate_cmd->parsed()) return usp::RunValidate(files);
+  if (generate_cmd->parsed()) return usp::RunGenerate(gen);
   if (query_cmd->parsed()) return usp::RunQuery(query);
+  if (export_cmd->parsed()) {
+    exp.store_dir = export_store_dir;
+    return usp::RunExport(exp);
+  }
+  if (import_cmd->parsed()) return usp::RunImport(imp);
   return 2;
 }
