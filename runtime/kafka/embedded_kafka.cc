@@ -44,4 +44,59 @@ Status EmbeddedKafka::CreateTopic(const std::string& topic, int32_t partitions,
   return Status::Internal("cannot create topic " + topic + ": " + rd_kafka_err2str(err));
 }
 
+namespace {
+
+Status MockResult(rd_kafka_resp_err_t err, const std::string& what) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
+  return Status::InvalidArgument(what + ": " + rd_kafka_err2str(err));
+}
+
+}  // namespace
+
+Status EmbeddedKafka::SetBrokerDown(int32_t broker, bool down) {
+  rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(cluster_, broker)
+                                 : rd_kafka_mock_broker_set_up(cluster_, broker);
+  return MockResult(err, "broker " + std::to_string(broker) + (down ? " down" : " up"));
+}
+
+Status EmbeddedKafka::PushRequestErrors(int32_t broker, int16_t api_key,
+                                        const std::vector<int>& errors) {
+  if (errors.empty()) return Status::Ok();
+  if (broker < 0) {
+    std::vector<rd_kafka_resp_err_t> codes;
+    for (int e : errors) codes.push_back(static_cast<rd_kafka_resp_err_t>(e));
+    rd_kafka_mock_push_request_errors_array(cluster_, api_key, codes.size(), codes.data());
+    return Status::Ok();
+  }
+  // The per-broker call is variadic only: one (error, rtt) tuple per call.
+  for (int e : errors) {
+    rd_kafka_resp_err_t err = rd_kafka_mock_broker_push_request_error_rtts(
+        cluster_, broker, api_key, 1, static_cast<rd_kafka_resp_err_t>(e), 0);
+    USP_RETURN_IF_ERROR(MockResult(err, "request errors on broker " + std::to_string(broker)));
+  }
+  return Status::Ok();
+}
+
+int64_t EmbeddedKafka::PendingRequestErrors(int32_t broker, int16_t api_key) {
+  size_t count = 0;
+  if (rd_kafka_mock_broker_error_stack_cnt(cluster_, broker, api_key, &count) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return -1;
+  }
+  return static_cast<int64_t>(count);
+}
+
+Status EmbeddedKafka::SetPartitionLeader(const std::string& topic, int32_t partition,
+                                         int32_t broker) {
+  return MockResult(
+      rd_kafka_mock_partition_set_leader(cluster_, topic.c_str(), partition, broker),
+      "leader of " + topic + "[" + std::to_string(partition) + "] -> broker " +
+          std::to_string(broker));
+}
+
+Status EmbeddedKafka::SetBrokerRtt(int32_t broker, int rtt_ms) {
+  return MockResult(rd_kafka_mock_broker_set_rtt(cluster_, broker, rtt_ms),
+                    "rtt of broker " + std::to_string(broker));
+}
+
 }  // namespace usp

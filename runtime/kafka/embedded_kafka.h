@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -30,7 +31,32 @@ class EmbeddedKafka {
   // existing topic is not an error.
   Status CreateTopic(const std::string& topic, int32_t partitions, int32_t replication = 1);
 
-  // For fault-injection tests; valid while this object lives.
+  // ---- Fault injection (tests). Broker ids are 1..brokers; -1 means every
+  // broker where noted. Errors are librdkafka's rd_kafka_resp_err_t values
+  // (e.g. RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION). Every method returns
+  // InvalidArgument naming the bad broker/topic when the cluster refuses.
+
+  // Kafka protocol request types for PushRequestErrors().
+  static constexpr int16_t kApiProduce = 0;
+  static constexpr int16_t kApiFetch = 1;
+  static constexpr int16_t kApiOffsetCommit = 8;
+
+  // down=true disconnects `broker` (-1: all) and refuses new connections;
+  // false accepts them again. Neither moves partition leaders.
+  Status SetBrokerDown(int32_t broker, bool down);
+  // The next errors.size() requests of type `api_key` fail, in order, with
+  // these errors: on `broker` only, or on any broker when broker is -1.
+  // RD_KAFKA_RESP_ERR__TRANSPORT disconnects the client instead.
+  Status PushRequestErrors(int32_t broker, int16_t api_key, const std::vector<int>& errors);
+  // Errors pushed on `broker` for `api_key` not yet consumed by a request
+  // (per-broker pushes only; -1 when unknown).
+  int64_t PendingRequestErrors(int32_t broker, int16_t api_key);
+  // Makes `broker` the leader of topic[partition] (-1: leaderless).
+  Status SetPartitionLeader(const std::string& topic, int32_t partition, int32_t broker);
+  // Delays every response of `broker` (-1: all) by `rtt_ms` (0: none).
+  Status SetBrokerRtt(int32_t broker, int rtt_ms);
+
+  // For other fault-injection needs; valid while this object lives.
   rd_kafka_mock_cluster_s* mock_cluster() { return cluster_; }
 
  private:

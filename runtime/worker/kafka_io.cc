@@ -50,9 +50,7 @@ Status KafkaSourceReader::Poll(int max_messages, int timeout_ms,
 
 Status KafkaSourceReader::Commit(const std::vector<TopicPartitionOffset>& offsets, bool sync) {
   if (sync) return consumer_->CommitSync(offsets);
-  // A failed async commit is harmless (the next one covers it); surface it
-  // in the logs only.
-  consumer_->TakeAsyncCommitError().IgnoreError();
+  // A failed async commit is taken by TakeCommitError().
   return consumer_->CommitAsync(offsets);
 }
 

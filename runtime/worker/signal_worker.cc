@@ -311,10 +311,18 @@ Status SignalWorker::Process(int slot_index, const ConsumedMessage& m, int64_t n
   InFlightTimes times{-1, m.timestamp_ms, now_ms};
   switch (outcome) {
     case TransformOutcome::kEmitted: {
-      times.event_time_ms = record_.event_time;
-      tracker.Begin(m.offset, times);
       buffer_.clear();
       AppendSignalRecordJson(record_, &buffer_);
+      size_t bytes = record_.user_id.size() + buffer_.size();
+      if (bytes > options_.max_record_bytes) {
+        // The producer would refuse it: a bad event, not a stopped worker.
+        error_.reason = "output_too_large";
+        error_.message = "signal record of " + std::to_string(bytes) + " bytes exceeds the " +
+                         std::to_string(options_.max_record_bytes) + "-byte record limit";
+        break;
+      }
+      times.event_time_ms = record_.event_time;
+      tracker.Begin(m.offset, times);
       int32_t partition = PartitionForKey(record_.user_id, output_partitions_);
       return SendWithRetry(signal_.spec.output_topic, partition, record_.user_id, buffer_,
                            record_.event_time, PackOpaque(slot_index, m.offset, false));
@@ -367,7 +375,18 @@ void SignalWorker::BuildDeadLetter(const ConsumedMessage& m, int64_t now_ms) {
   buffer_.append(",\"message\":");
   AppendJsonString(error_.message, &buffer_);
   buffer_.append("},\"payload\":");
+  const size_t payload_at = buffer_.size();
   AppendJsonString(m.payload, &buffer_);
+  // Room for the key and the fields below.
+  constexpr size_t kTail = 512;
+  if (buffer_.size() + kTail > options_.max_record_bytes) {
+    // Too large to send whole (escaping can grow it up to 6x): keep a prefix;
+    // the source topic, partition and offset name the full record.
+    buffer_.resize(payload_at);
+    AppendJsonString(m.payload.substr(0, options_.dead_letter_payload_prefix), &buffer_);
+    buffer_.append(",\"payload_truncated\":true,\"payload_bytes\":");
+    buffer_.append(std::to_string(m.payload.size()));
+  }
   buffer_.append(",\"time\":").append(std::to_string(now_ms)).append("}");
 }
 
@@ -423,9 +442,19 @@ void SignalWorker::OnDelivery(const DeliveryReport& report) {
 Status SignalWorker::CommitDue(int64_t now_ms) {
   if (now_ms - last_commit_ms_ < options_.commit_interval_ms) return Status::Ok();
   last_commit_ms_ = now_ms;
+  Status failed = source_->TakeCommitError();
+  if (!failed.ok()) {
+    // An earlier asynchronous commit was lost after its offsets were marked
+    // committed: commit every partition again, or an idle partition would
+    // keep a stale group offset (and report a wrong one) indefinitely.
+    metrics_->KafkaError("commit");
+    spdlog::warn("offset commit failed, committing all partitions again: {}",
+                 failed.ToString());
+    recommit_all_ = true;
+  }
   std::vector<TopicPartitionOffset> offsets;
   for (const Slot& s : slots_) {
-    if (s.tracker.NeedsCommit()) {
+    if (s.tracker.NeedsCommit() || (recommit_all_ && s.tracker.CommittableOffset() >= 0)) {
       offsets.push_back({s.topic, s.partition, s.tracker.CommittableOffset()});
     }
   }
@@ -433,11 +462,13 @@ Status SignalWorker::CommitDue(int64_t now_ms) {
   if (!offsets.empty()) {
     Status st = source_->Commit(offsets, /*sync=*/false);
     if (st.ok()) {
+      recommit_all_ = false;
       for (const auto& o : offsets) {
         slots_[FindSlot(o.topic, o.partition)].tracker.MarkCommitted(o.offset);
       }
     } else {
       // Not fatal: the next commit (or the one on shutdown) covers these.
+      metrics_->KafkaError("commit");
       spdlog::warn("offset commit failed: {}", st.ToString());
     }
   }

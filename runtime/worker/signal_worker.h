@@ -52,6 +52,14 @@ struct SignalWorkerOptions {
   int poll_timeout_ms = 100;   // wait for the first message of a batch
   int commit_interval_ms = 200;
   int flush_timeout_ms = 30000;  // Finish(): wait for outstanding acks
+  // The largest record (key + value) the worker sends: librdkafka's default
+  // message.max.bytes; a larger record would be refused by the producer. A
+  // signal record over it fails its event with reason "output_too_large"
+  // (onError applies); a dead letter over it carries only the first
+  // dead_letter_payload_prefix bytes of the payload, with
+  // "payload_truncated": true and "payload_bytes": the full size.
+  size_t max_record_bytes = 1000000;
+  size_t dead_letter_payload_prefix = 64 * 1024;
 };
 
 class SignalWorker : public AssignableWorker {
@@ -167,6 +175,7 @@ class SignalWorker : public AssignableWorker {
   std::vector<TopicSlots> topics_;
   std::vector<TopicPartition> assignment_;
   int64_t last_commit_ms_ = 0;
+  bool recommit_all_ = false;  // an async commit failed: commit every partition next
   Status fatal_;  // first delivery failure, reported by the next RunOnce()
 
   // Reused across events to keep the hot path free of allocations.

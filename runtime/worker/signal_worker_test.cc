@@ -169,6 +169,33 @@ TEST_F(SignalWorkerTest, CommitsAtMostOncePerInterval) {
   EXPECT_EQ(source_.commits.size(), 1u);  // nothing new to commit
 }
 
+TEST_F(SignalWorkerTest, ALostAsyncCommitIsCommittedAgainAndCounted) {
+  auto worker = MakeWorker();
+  source_.Add(kTopic, 0, 0, Event("a", 1));
+  source_.batches.emplace_back();
+  source_.Add(kTopic, 1, 0, Event("b", 1));
+  RunAndCommit(worker.get());
+  ASSERT_EQ(source_.commits.size(), 1u);
+  ASSERT_EQ(source_.commits[0].size(), 2u);
+
+  // The broker refused that commit; nothing new arrives (idle partitions).
+  source_.commit_error = Status::Unavailable("async offset commit: Request timed out");
+  source_.committed.clear();
+  clock_.now_ms += 1000;
+  ASSERT_TRUE(worker->RunOnce().ok());
+  ASSERT_EQ(source_.commits.size(), 2u);
+  EXPECT_EQ(source_.CommittedOffset(kTopic, 0), 1);
+  EXPECT_EQ(source_.CommittedOffset(kTopic, 1), 1);
+  EXPECT_NE(registry_.Serialize().find(
+                R"(usp_kafka_errors_total{job="clicks",kind="UserSignal",op="commit"} 1)"),
+            std::string::npos)
+      << registry_.Serialize();
+
+  clock_.now_ms += 1000;
+  ASSERT_TRUE(worker->RunOnce().ok());
+  EXPECT_EQ(source_.commits.size(), 2u);  // recommitted once, not on every interval
+}
+
 TEST_F(SignalWorkerTest, FilteredEventsAreCommittedWithoutOutput) {
   auto worker = MakeWorker({{"filter", {{"field", "/type"}, {"op", "eq"}, {"value", "click"}}}});
   source_.Add(kTopic, 0, 0, Event("a", 1, "view"));
@@ -209,6 +236,67 @@ TEST_F(SignalWorkerTest, DeadLettersCarrySourcePositionErrorAndPayload) {
                 R"(usp_events_failed_total{job="clicks",kind="UserSignal",reason="not_json"} 1)"),
             std::string::npos)
       << metrics;
+}
+
+// Hostile input (e2e/hostile_input_e2e.py found it): a record the producer
+// would refuse used to stop the worker, and its restart met the same record.
+TEST_F(SignalWorkerTest, AnOversizedDeadLetterCarriesAPrefixOfThePayload) {
+  sink_.max_bytes = 1000;
+  SignalWorkerOptions options;
+  options.max_record_bytes = 1000;
+  options.dead_letter_payload_prefix = 100;
+  auto worker = MakeWorker({}, options);
+  std::string big = R"({"event_time": 5, "blob": ")" + std::string(5000, 'b') + "\"}";
+  source_.Add(kTopic, 0, 0, big);
+  source_.Add(kTopic, 0, 1, Event("a", 1));
+  RunAndCommit(worker.get());
+  ASSERT_EQ(sink_.sent.size(), 2u);
+  EXPECT_EQ(sink_.sent[0].topic, "usp.dlq.clicks");
+  EXPECT_LE(sink_.sent[0].key.size() + sink_.sent[0].value.size(), 1000u);
+  auto doc = nlohmann::json::parse(sink_.sent[0].value);
+  EXPECT_EQ(doc["error"]["reason"], "missing_user_id");
+  EXPECT_EQ(doc["payload"], big.substr(0, 100));
+  EXPECT_EQ(doc["payload_truncated"], true);
+  EXPECT_EQ(doc["payload_bytes"], big.size());
+  EXPECT_EQ(sink_.sent[1].key, "a");
+  EXPECT_EQ(source_.CommittedOffset(kTopic, 0), 2);
+}
+
+TEST_F(SignalWorkerTest, ADeadLetterThatFitsKeepsTheWholePayload) {
+  SignalWorkerOptions options;
+  options.max_record_bytes = 1000;
+  auto worker = MakeWorker({}, options);
+  std::string payload = R"({"event_time": 5, "blob": ")" + std::string(200, 'b') + "\"}";
+  source_.Add(kTopic, 0, 0, payload);
+  RunAndCommit(worker.get());
+  ASSERT_EQ(sink_.sent.size(), 1u);
+  auto doc = nlohmann::json::parse(sink_.sent[0].value);
+  EXPECT_EQ(doc["payload"], payload);
+  EXPECT_FALSE(doc.contains("payload_truncated"));
+}
+
+TEST_F(SignalWorkerTest, ASignalRecordOverTheLimitIsDeadLetteredNotSent) {
+  sink_.max_bytes = 1000;
+  SignalWorkerOptions options;
+  options.max_record_bytes = 1000;
+  options.dead_letter_payload_prefix = 100;
+  auto worker = MakeWorker({}, options);
+  source_.Add(kTopic, 0, 0, Event("a", 1, std::string(2000, 't')));
+  source_.Add(kTopic, 0, 1, Event("b", 2));
+  RunAndCommit(worker.get());
+  ASSERT_EQ(sink_.sent.size(), 2u);
+  EXPECT_EQ(sink_.sent[0].topic, "usp.dlq.clicks");
+  auto doc = nlohmann::json::parse(sink_.sent[0].value);
+  EXPECT_EQ(doc["error"]["reason"], "output_too_large");
+  EXPECT_EQ(doc["payload_truncated"], true);
+  EXPECT_EQ(sink_.sent[1].topic, "usp.signal.clicks");
+  EXPECT_EQ(source_.CommittedOffset(kTopic, 0), 2);
+  std::string metrics = registry_.Serialize();
+  EXPECT_NE(metrics.find(R"(reason="output_too_large"} 1)"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(R"(usp_events_dead_lettered_total{job="clicks",kind="UserSignal"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics.find(R"(usp_events_written_total{job="clicks",kind="UserSignal"} 1)"),
+            std::string::npos);
 }
 
 TEST_F(SignalWorkerTest, SkipPolicyCountsTheErrorAndMovesOn) {

@@ -28,6 +28,10 @@ class SourceReader {
   virtual Status Poll(int max_messages, int timeout_ms, std::vector<ConsumedMessage>* out) = 0;
   // `offsets`: the next offset to consume per partition.
   virtual Status Commit(const std::vector<TopicPartitionOffset>& offsets, bool sync) = 0;
+  // The first asynchronous commit failure reported since the last call
+  // (reports arrive during Poll()), then Ok until the next failure. A
+  // reader whose commits are all synchronous keeps this default.
+  virtual Status TakeCommitError() { return Status::Ok(); }
   // Messages behind `next_offset`, -1 when unknown.
   virtual int64_t Lag(const std::string& topic, int32_t partition, int64_t next_offset) = 0;
 };

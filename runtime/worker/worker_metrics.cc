@@ -39,6 +39,10 @@ WorkerMetrics::WorkerMetrics(MetricsRegistry* metrics, const std::string& kind,
                         .Name("usp_events_failed_total")
                         .Help("Events that could not be turned into a record, by reason.")
                         .Register(r);
+  kafka_errors_family_ = &prometheus::BuildCounter()
+                             .Name("usp_kafka_errors_total")
+                             .Help("Kafka operations that failed and are retried, by op.")
+                             .Register(r);
   event_latency_ =
       MakeHistogram(r, "usp_event_latency_seconds", "Event time to output record written.", labels);
   ingestion_latency_ = MakeHistogram(r, "usp_ingestion_latency_seconds",
@@ -66,6 +70,19 @@ void WorkerMetrics::Failed(std::string_view reason) {
   auto* counter =
       &failed_family_->Add({{"kind", kind_}, {"job", job_}, {"reason", std::string(reason)}});
   failed_.emplace_back(std::string(reason), counter);
+  counter->Increment();
+}
+
+void WorkerMetrics::KafkaError(std::string_view op) {
+  for (auto& [o, counter] : kafka_errors_) {
+    if (o == op) {
+      counter->Increment();
+      return;
+    }
+  }
+  auto* counter =
+      &kafka_errors_family_->Add({{"kind", kind_}, {"job", job_}, {"op", std::string(op)}});
+  kafka_errors_.emplace_back(std::string(op), counter);
   counter->Increment();
 }
 

@@ -28,6 +28,10 @@ class WorkerMetrics {
   void Lag(const std::string& topic, int32_t partition, int64_t lag);
   void AssignedPartitions(int64_t n) { assigned_->Set(static_cast<double>(n)); }
   void StandbyWarm(bool warm) { warm_->Set(warm ? 1 : 0); }
+  // A Kafka operation the worker saw fail and will retry, by `op`. Today
+  // "commit" (an offset commit refused or lost; the next one covers it):
+  // produce and fetch errors are retried inside librdkafka, unseen.
+  void KafkaError(std::string_view op);
 
  private:
   std::string kind_;
@@ -37,6 +41,8 @@ class WorkerMetrics {
   prometheus::Counter* dead_lettered_;
   prometheus::Family<prometheus::Counter>* failed_family_;
   std::vector<std::pair<std::string, prometheus::Counter*>> failed_;  // by reason
+  prometheus::Family<prometheus::Counter>* kafka_errors_family_;
+  std::vector<std::pair<std::string, prometheus::Counter*>> kafka_errors_;  // by op
   prometheus::Histogram* event_latency_;
   prometheus::Histogram* ingestion_latency_;
   prometheus::Histogram* job_latency_;

@@ -30,6 +30,7 @@ class FakeSourceReader : public SourceReader {
   std::deque<std::vector<FakeMessage>> batches;            // one per Poll()
   std::vector<std::vector<TopicPartitionOffset>> commits;  // every Commit() call
   Status poll_error;
+  Status commit_error;  // handed out once by TakeCommitError(): a lost async commit
   int64_t lag = 0;
 
   // Appends a message to the next batch.
@@ -74,6 +75,11 @@ class FakeSourceReader : public SourceReader {
     for (const auto& o : offsets) committed[{o.topic, o.partition}] = o.offset;
     return Status::Ok();
   }
+  Status TakeCommitError() override {
+    Status s = std::move(commit_error);
+    commit_error = Status::Ok();
+    return s;
+  }
   int64_t Lag(const std::string& topic, int32_t partition, int64_t next_offset) override {
     return lag;
   }
@@ -103,6 +109,7 @@ class FakeRecordSink : public RecordSink {
   std::vector<size_t> unacked;   // indexes into `sent`
   bool auto_ack = true;          // ack everything on Poll()/Flush()
   int queue_full_times = 0;      // the next N Send() calls report a full queue
+  size_t max_bytes = 0;          // > 0: larger key + value is refused, as librdkafka does
   int polls = 0;
 
   Result<int32_t> PartitionCount(const std::string& topic) override {
@@ -116,6 +123,9 @@ class FakeRecordSink : public RecordSink {
     if (queue_full_times > 0) {
       --queue_full_times;
       return Status::Unavailable("queue full");
+    }
+    if (max_bytes > 0 && key.size() + value.size() > max_bytes) {
+      return Status::InvalidArgument("Message size too large (MSG_SIZE_TOO_LARGE)");
     }
     sent.push_back({std::string(topic), partition, std::string(key), std::string(value),
                     timestamp_ms, opaque});
