@@ -167,9 +167,54 @@ bool IsYamlFile(const std::filesystem::path& path) {
   return ext == ".yaml" || ext == ".yml";
 }
 
+// A value for an error message. dump() would throw on strings that are not
+// UTF-8 (YAML input may hold any bytes): those bytes become U+FFFD.
+std::string Quoted(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// yaml-cpp 0.7 loops forever, allocating without bound, on a document whose
+// first token is a flow entry ',' (found by fuzz/fuzz_resource_parser). The
+// YAML is invalid anyway, so refuse it before yaml-cpp sees it.
+Status CheckNoLeadingFlowEntry(std::string_view yaml) {
+  bool document_start = true;
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos <= yaml.size()) {
+    size_t end = yaml.find('\n', pos);
+    if (end == std::string_view::npos) end = yaml.size();
+    std::string_view line = yaml.substr(pos, end - pos);
+    ++line_no;
+    pos = end + 1;
+    size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    std::string_view rest = line.substr(first);
+    bool marker = first == 0 && (rest.starts_with("---") || rest.starts_with("...")) &&
+                  (rest.size() == 3 || rest[3] == ' ' || rest[3] == '\t' || rest[3] == '\r');
+    if (marker) {
+      document_start = true;
+      if (rest[0] == '.') continue;
+      size_t next = rest.find_first_not_of(" \t\r", 3);
+      if (next == std::string_view::npos || rest[next] == '#') continue;
+      first += next;
+      rest = line.substr(first);
+    } else if (document_start && first == 0 && rest[0] == '%') {
+      continue;  // a directive
+    }
+    if (document_start && rest[0] == ',') {
+      return Status::InvalidArgument("invalid YAML: line " + std::to_string(line_no) +
+                                     ", column " + std::to_string(first + 1) +
+                                     ": a document cannot start with ','");
+    }
+    document_start = false;
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<nlohmann::json>> YamlDocumentsToJson(std::string_view yaml) {
+  if (Status s = CheckNoLeadingFlowEntry(yaml); !s.ok()) return s;
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(std::string(yaml));
@@ -232,14 +277,14 @@ Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml,
         resource.errors.push_back({"apiVersion", "required"});
       } else if (!api->is_string() || api->get<std::string>() != kApiVersion) {
         resource.errors.push_back(
-            {"apiVersion", std::string("must be ") + kApiVersion + ", got " + api->dump()});
+            {"apiVersion", std::string("must be ") + kApiVersion + ", got " + Quoted(*api)});
       }
       auto kind = doc.find("kind");
       if (kind == doc.end() || kind->is_null()) {
         resource.errors.push_back({"kind", "required"});
       } else {
         resource.errors.push_back(
-            {"kind", "must be one of UserSignal, UserSegment, SessionJob, got " + kind->dump()});
+            {"kind", "must be one of UserSignal, UserSegment, SessionJob, got " + Quoted(*kind)});
       }
     }
     resource.document = std::move(doc);

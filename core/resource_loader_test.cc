@@ -108,6 +108,39 @@ TEST(YamlDocumentsToJson, ReportsSyntaxErrorsWithLineAndColumn) {
   EXPECT_NE(docs.status().message().find("line 2"), std::string::npos) << docs.status().message();
 }
 
+// yaml-cpp 0.7 never returns on these (found by fuzz/fuzz_resource_parser;
+// reproducer fuzz/corpus/fuzz_resource_parser/leading_flow_entry.yaml).
+TEST(YamlDocumentsToJson, RejectsADocumentStartingWithAFlowEntry) {
+  for (std::string_view yaml : {",", ", a 1[:2", "  ,", "# c\n,", "a: 1\n---\n,", "--- ,",
+                                "a: 1\n...\n,", "%YAML 1.2\n---\n,"}) {
+    Result<std::vector<json>> docs = YamlDocumentsToJson(yaml);
+    ASSERT_FALSE(docs.ok()) << yaml;
+    EXPECT_NE(docs.status().message().find("cannot start with ','"), std::string::npos)
+        << docs.status().message();
+  }
+  Result<std::vector<json>> docs = YamlDocumentsToJson("--- # c\n  ,");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.status().message().find("line 2, column 3"), std::string::npos)
+      << docs.status().message();
+  // A ',' anywhere else is yaml-cpp's to judge.
+  docs = YamlDocumentsToJson("a: [1, 2]\nb: x,y\n");
+  ASSERT_TRUE(docs.ok()) << docs.status().ToString();
+  EXPECT_EQ(docs.value()[0]["b"], "x,y");
+}
+
+// Found by fuzz/fuzz_resource_parser: the error message's dump() threw.
+TEST(LoadResources, ReportsABadApiVersionOrKindThatIsNotUtf8) {
+  Result<std::vector<LoadedResource>> loaded =
+      LoadResources("apiVersion: usp.d\x9bv/v1\nkind: U\xff\nmetadata:\n  name: x\n", "t.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded.value().size(), 1u);
+  const FieldErrors& errors = loaded.value()[0].errors;
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].ToString(), "apiVersion: must be usp.dev/v1alpha1, got \"usp.d\xEF\xBF\xBDv/v1\"");
+  EXPECT_EQ(errors[1].ToString(),
+            "kind: must be one of UserSignal, UserSegment, SessionJob, got \"U\xEF\xBF\xBD\"");
+}
+
 TEST(YamlDocumentsToJson, RejectsDuplicateKeys) {
   Result<std::vector<json>> docs = YamlDocumentsToJson("a: 1\nb: 2\na: 3\n");
   ASSERT_FALSE(docs.ok());

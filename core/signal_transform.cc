@@ -101,12 +101,13 @@ SignalTransform::SignalTransform(const UserSignal& signal,
     InsertNode* node = &insert_root_;
     for (const std::string& token : signal_.spec.lookups[i].into.tokens()) {
       auto it = std::find_if(node->children.begin(), node->children.end(),
-                             [&](const auto& c) { return c.first == token; });
+                             [&](const InsertNode& c) { return c.key == token; });
       if (it == node->children.end()) {
-        node->children.emplace_back(token, InsertNode{});
+        node->children.emplace_back();
+        node->children.back().key = token;
         it = std::prev(node->children.end());
       }
-      node = &it->second;
+      node = &*it;
     }
     node->lookup = static_cast<int>(i);
   }
@@ -120,10 +121,10 @@ void SignalTransform::WriteNew(const InsertNode& node, std::string* out) const {
   }
   out->push_back('{');
   bool first = true;
-  for (const auto& [key, child] : node.children) {
+  for (const InsertNode& child : node.children) {
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(key, out);
+    AppendJsonString(child.key, out);
     out->push_back(':');
     WriteNew(child, out);
   }
@@ -147,9 +148,9 @@ void SignalTransform::WriteEnriched(element value, const InsertNode& node,
     AppendJsonString(field.key, out);
     out->push_back(':');
     size_t i = 0;
-    while (i < node.children.size() && node.children[i].first != field.key) ++i;
+    while (i < node.children.size() && node.children[i].key != field.key) ++i;
     if (i < node.children.size()) {
-      WriteEnriched(field.value, node.children[i].second, out);
+      WriteEnriched(field.value, node.children[i], out);
       written[i] = true;
     } else {
       AppendElementJson(field.value, out);
@@ -159,9 +160,9 @@ void SignalTransform::WriteEnriched(element value, const InsertNode& node,
     if (written[i]) continue;
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(node.children[i].first, out);
+    AppendJsonString(node.children[i].key, out);
     out->push_back(':');
-    WriteNew(node.children[i].second, out);
+    WriteNew(node.children[i], out);
   }
   out->push_back('}');
 }

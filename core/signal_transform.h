@@ -92,9 +92,12 @@ class SignalTransform {
   TransformOutcome RunPlugin(const SourceEvent& event, simdjson::dom::element* doc,
                              TransformError* error);
   // Where lookup results go: a tree of the `into` pointers' tokens.
+  // (Each node holds its own key: a vector<pair<string, InsertNode>> inside
+  // InsertNode does not compile with clang and libstdc++.)
   struct InsertNode {
+    std::string key;  // the token under which the parent holds this node
     int lookup = -1;  // >= 0: a leaf, the value of spec.lookups[lookup]
-    std::vector<std::pair<std::string, InsertNode>> children;
+    std::vector<InsertNode> children;
   };
   // Re-writes *doc with the lookup results inserted, parsed by
   // enrich_parser_. False (with *error) only when that fails.

@@ -10,7 +10,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev libyaml-cpp-dev libcli11-dev
   libsimdjson-dev libbenchmark-dev libssl-dev zlib1g-dev
   kcat jq curl python3 python3-yaml procps psmisc unzip kubectl nodejs
-  prometheus
+  prometheus clang libclang-rt-14-dev
 )
 
 missing=()
