@@ -400,6 +400,8 @@ def main():
                            "produce_s": produce_s, "searches": total_searches,
                            "windows": windows, "lost": 0 if checks.failed == 0 else None,
                            "offset_samples": monitor.samples}, f, indent=2)
+    except Exception as e:  # a stuck producer or broker: fail with the logs
+        checks.check("the run completed without an error (%s: %s)" % (type(e).__name__, e), False)
     finally:
         if monitor and monitor.is_alive():
             monitor.stop()
