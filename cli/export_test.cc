@@ -1,3 +1,4 @@
+#include "core/temp_dir_for_test.h"
 #include "cli/export.h"
 
 #include <gtest/gtest.h>
@@ -15,21 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "usp-export-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 std::unique_ptr<SignalStore> OpenWriter(const fs::path& dir) {
   SignalStoreOptions options;

@@ -1,3 +1,4 @@
+#include "core/temp_dir_for_test.h"
 #include "cli/import_seed.h"
 
 #include <gtest/gtest.h>
@@ -186,21 +187,7 @@ TEST(ImportSeed, FieldNamesBecomePointers) {
   EXPECT_EQ(FieldToPointer("a~b"), "/a~0b");
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "usp-import-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 TEST(ImportCommand, WritesOneValidFilePerResource) {
   TempDir dir;

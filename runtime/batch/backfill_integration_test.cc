@@ -56,17 +56,17 @@ TEST(BackfillOnKafka, ReadsTheTimeRangeAndProducesTheRowsToTheOutputTopic) {
   ASSERT_LT(in_range.size(), events.size());
 
   TempDir dir;
-  std::ofstream(dir.path / "resources.yaml") << kResourcesYaml;
-  { ASSERT_TRUE(SignalStore::Open(dir.path / "store", {kPartitions}).ok()); }
+  std::ofstream(dir.path() / "resources.yaml") << kResourcesYaml;
+  { ASSERT_TRUE(SignalStore::Open(dir.path() / "store", {kPartitions}).ok()); }
   BackfillOptions o;
-  o.resources = (dir.path / "resources.yaml").string();
+  o.resources = (dir.path() / "resources.yaml").string();
   o.job = "planner";
   o.brokers = boot;
   o.from_ms = from;
   o.to_ms = to;
   o.to_topic = true;
-  o.store_dir = (dir.path / "store").string();
-  o.checkpoint = (dir.path / "ckpt.json").string();
+  o.store_dir = (dir.path() / "store").string();
+  o.checkpoint = (dir.path() / "ckpt.json").string();
   o.version = 2'000'000'000'000;
   auto run = RunBackfill(o);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
@@ -80,21 +80,21 @@ TEST(BackfillOnKafka, ReadsTheTimeRangeAndProducesTheRowsToTheOutputTopic) {
   EXPECT_TRUE((*cp)->complete);
 
   // The same range from a file gives the same rows.
-  fs::path file = dir.path / "range.jsonl";
+  fs::path file = dir.path() / "range.jsonl";
   WriteKcatFile(file, in_range, /*gzip=*/false);
-  { ASSERT_TRUE(SignalStore::Open(dir.path / "from-file", {kPartitions}).ok()); }
+  { ASSERT_TRUE(SignalStore::Open(dir.path() / "from-file", {kPartitions}).ok()); }
   BackfillOptions f = o;
   f.brokers.clear();
   f.to_topic = false;
   f.inputs = {file.string()};
-  f.store_dir = (dir.path / "from-file").string();
+  f.store_dir = (dir.path() / "from-file").string();
   f.checkpoint.clear();
   auto from_file = RunBackfill(f);
   ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
   BatchRows a, b;
   {
-    auto s1 = SignalStore::OpenReadOnly(dir.path / "store");
-    auto s2 = SignalStore::OpenReadOnly(dir.path / "from-file");
+    auto s1 = SignalStore::OpenReadOnly(dir.path() / "store");
+    auto s2 = SignalStore::OpenReadOnly(dir.path() / "from-file");
     ASSERT_TRUE(s1.ok() && s2.ok());
     ASSERT_TRUE(LoadStoreRows(**s1, RowKind::kSegment, "planner", {}, &a).ok());
     ASSERT_TRUE(LoadStoreRows(**s2, RowKind::kSegment, "planner", {}, &b).ok());

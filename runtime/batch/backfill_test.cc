@@ -30,12 +30,12 @@ SignalQuery UserQuery(const std::string& user, int32_t limit = 100) {
 class BackfillTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    resources_ = dir_.path / "resources.yaml";
+    resources_ = dir_.path() / "resources.yaml";
     std::ofstream(resources_) << kResourcesYaml;
     events_ = History();
-    input_ = dir_.path / "events.jsonl.gz";
+    input_ = dir_.path() / "events.jsonl.gz";
     WriteKcatFile(input_, events_, /*gzip=*/true);
-    store_dir_ = dir_.path / "store";
+    store_dir_ = dir_.path() / "store";
     auto store = SignalStore::Open(store_dir_, {kPartitions});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
   }
@@ -93,7 +93,7 @@ TEST_F(BackfillTest, ReadsGzipKcatEnvelopesAndBareEvents) {
   EXPECT_LT((*reader)->total_bytes(), 4000) << "compressed";
 
   // A hand-written kcat line with a tombstone and a bad line; bare events.
-  const fs::path kcat = dir_.path / "dump.jsonl";
+  const fs::path kcat = dir_.path() / "dump.jsonl";
   std::ofstream(kcat)
       << R"({"topic":"raw.search","partition":2,"offset":7,"tstype":"create","ts":1700000000123,"broker":1,"key":"u1","payload":"{\"user_id\":\"u1\"}"})"
       << "\n"
@@ -109,7 +109,7 @@ TEST_F(BackfillTest, ReadsGzipKcatEnvelopesAndBareEvents) {
   EXPECT_FALSE(*(*k)->Next(&r));
   EXPECT_EQ((*k)->bad_lines(), 1);
 
-  const fs::path bare = dir_.path / "bare.jsonl";
+  const fs::path bare = dir_.path() / "bare.jsonl";
   std::ofstream(bare) << SearchJson("u1", kT0, "Lisbon", "a") << "\n\n"
                       << SearchJson("u2", kT0 + 1, "Porto", "b") << "\n";
   InputFileSpec spec = ParseInputFlag("raw.search=" + bare.string());
@@ -127,7 +127,7 @@ TEST_F(BackfillTest, ReadsGzipKcatEnvelopesAndBareEvents) {
 }
 
 TEST_F(BackfillTest, BareEventsAreTimedByTheirEventTime) {
-  const fs::path bare = dir_.path / "bare.jsonl";
+  const fs::path bare = dir_.path() / "bare.jsonl";
   std::ofstream(bare) << SearchJson("u1", kT0 + 5000, "Lisbon", "a") << "\n"
                       << SearchJson("u1", kT0, "Porto", "b") << "\n";
   BackfillOptions o = Options("searches");
@@ -232,7 +232,7 @@ TEST_F(BackfillTest, ParityReportFindsEachInjectedDifference) {
   const SessionRecord deleted = by_user["u1"][0];
   const SessionRecord changed = by_user["u2"][0];
   const SessionRecord shifted = by_user["u3"][0];
-  const fs::path online_dir = dir_.path / "online";
+  const fs::path online_dir = dir_.path() / "online";
   {
     auto store = OpenStore(online_dir);
     StoreBatch batch;
@@ -250,7 +250,7 @@ TEST_F(BackfillTest, ParityReportFindsEachInjectedDifference) {
     batch.sessions.push_back(extra);
     ASSERT_TRUE(store->Apply(batch).ok());
   }
-  const fs::path report_file = dir_.path / "report.json";
+  const fs::path report_file = dir_.path() / "report.json";
   std::vector<std::string> args = compare;
   args[args.size() - 1] = online_dir.string();
   args.push_back("--report");
@@ -302,7 +302,7 @@ TEST_F(BackfillTest, SignalParityReportsAChangedAttribute) {
 }
 
 TEST_F(BackfillTest, AnInterruptedRunResumesWithoutDuplicatingRows) {
-  const fs::path checkpoint = dir_.path / "ckpt.json";
+  const fs::path checkpoint = dir_.path() / "ckpt.json";
   BackfillOptions o = Options("planner");
   o.version.reset();  // chosen by the first run, kept in the checkpoint
   o.checkpoint = checkpoint.string();
@@ -334,7 +334,7 @@ TEST_F(BackfillTest, AnInterruptedRunResumesWithoutDuplicatingRows) {
   EXPECT_EQ(third->written, 0);
 
   // Same rows (versions included) as one uninterrupted run.
-  const fs::path other = dir_.path / "other";
+  const fs::path other = dir_.path() / "other";
   { OpenStore(other); }
   BackfillOptions whole = Options("planner");
   whole.store_dir = other.string();
@@ -347,7 +347,7 @@ TEST_F(BackfillTest, AnInterruptedRunResumesWithoutDuplicatingRows) {
 }
 
 TEST_F(BackfillTest, ACheckpointOfChangedInputIsRefused) {
-  const fs::path checkpoint = dir_.path / "ckpt.json";
+  const fs::path checkpoint = dir_.path() / "ckpt.json";
   BackfillOptions o = Options("searches");
   o.checkpoint = checkpoint.string();
   o.stop_after_rows = 1;
@@ -363,7 +363,7 @@ TEST_F(BackfillTest, ACheckpointOfChangedInputIsRefused) {
 // What a generated CronJob passes: a range relative to the run. `now` is the
 // run's version, kept in the checkpoint, so a resumed run reads the same range.
 TEST_F(BackfillTest, RelativeTimesAreTheRunsVersionAndAResumeKeepsThem) {
-  const fs::path checkpoint = dir_.path / "ckpt.json";
+  const fs::path checkpoint = dir_.path() / "ckpt.json";
   std::vector<std::string> args = {"--resources",  resources_.string(),  "--job",
                                    "planner",      "--input",            input_.string(),
                                    "--store-dir",  store_dir_.string(),  "--checkpoint",

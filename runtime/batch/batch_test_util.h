@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/temp_dir_for_test.h"
 #include "core/murmur2.h"
 #include "core/resource_loader.h"
 #include "core/signal_transform.h"
@@ -96,17 +97,7 @@ spec:
 )";
 
 // A fresh temporary directory, removed by the destructor.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "usp-batch-XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 inline std::vector<LoadedResource> LoadTestResources(const std::string& yaml = kResourcesYaml) {
   auto loaded = LoadResources(yaml, "test.yaml");
@@ -221,7 +212,7 @@ inline std::vector<Emitted> RunOnlineStateful(const std::vector<LoadedResource>&
                                               const LoadedResource& resource,
                                               const std::vector<Emitted>& inputs, int64_t end) {
   TempDir dir;
-  auto store = StateStore::Open((dir.path / "state").string());
+  auto store = StateStore::Open((dir.path() / "state").string());
   EXPECT_TRUE(store.ok());
   testing::FakeClock clock;
   clock.now_ms = inputs.empty() ? end : inputs.front().time;
