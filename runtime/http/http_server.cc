@@ -91,7 +91,11 @@ struct ServerContext {
 // shared_ptr captured in each pending operation.
 //
 // Deadlines use our own timer rather than the stream's: on expiry it only
-// cancels the pending read, so the session can still answer 408.
+// cancels the pending socket operation, so the session can still answer 408.
+// The timer is not re-armed per request (a cancelled wait is one more
+// completion through the strand): moving the deadline later only updates
+// deadline_, and a wait that wakes before deadline_ waits again. Only a
+// deadline earlier than the pending wait re-arms it.
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -131,23 +135,37 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     WaitForRequest();
   }
 
-  // On expiry, cancels the pending socket operations and sets timed_out_.
+  // At `timeout` from now, cancels the pending socket operations and sets
+  // timed_out_ (unless Disarm() or Arm() moved the deadline since).
   void Arm(std::chrono::milliseconds timeout) {
     timed_out_ = false;
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (waiting_ && timer_.expiry() <= deadline_) return;  // that wait re-checks deadline_
+    Wait();
+  }
+
+  // No deadline; a pending wait stays and, when it wakes, finds none.
+  void Disarm() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+
+  void Wait() {
     uint64_t generation = ++timer_generation_;
-    timer_.expires_after(timeout);
-    timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
-      // A stale wait (re-armed or disarmed since) must not cancel anything.
-      if (ec || generation != self->timer_generation_) return;
+    waiting_ = true;
+    timer_.expires_at(deadline_);  // cancels an earlier wait, which then sees a newer generation
+    // A weak reference: a pending wait must not keep a finished session (and
+    // its socket) alive until the wait wakes; destroying the session cancels it.
+    timer_.async_wait([weak = this->weak_from_this(), generation](beast::error_code ec) {
+      std::shared_ptr<Session> self = weak.lock();
+      // A stale wait (re-armed since) must not touch anything.
+      if (!self || generation != self->timer_generation_) return;
+      self->waiting_ = false;
+      if (ec) return;  // the server is stopping
+      if (self->deadline_ == std::chrono::steady_clock::time_point::max()) return;
+      if (std::chrono::steady_clock::now() < self->deadline_) return self->Wait();
+      self->deadline_ = std::chrono::steady_clock::time_point::max();
       self->timed_out_ = true;
       beast::error_code ignored;
       self->socket().cancel(ignored);
     });
-  }
-
-  void Disarm() {
-    ++timer_generation_;
-    timer_.cancel();
   }
 
   void WaitForRequest() {
@@ -169,6 +187,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return;  // Idle timeout, reset, TLS close or shutdown: dropped on destruction.
     }
     buffer_.commit(bytes);
+    // A small request usually arrives whole in this first read: parse it
+    // here instead of starting a read operation (one fewer completion).
+    beast::error_code parse_ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      size_t used = parser_->put(buffer_.data(), parse_ec);
+      buffer_.consume(used);
+      if (parse_ec || used == 0) break;
+    }
+    if (parse_ec == http::error::need_more) parse_ec = {};
+    if (parse_ec || parser_->is_done()) return OnRead(parse_ec, 0);
     ReadRequest();
   }
 
@@ -233,14 +261,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     response_.keep_alive(keep_alive);
     response_.body() = std::move(response.body);
     response_.prepare_payload();
-    // The stream's own deadline closes the socket on expiry: fine for writes.
-    beast::get_lowest_layer(stream_).expires_after(options().write_timeout);
+    // On expiry the write is cancelled and the session dropped (OnWrite).
+    Arm(options().write_timeout);
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
   }
 
   void OnWrite(beast::error_code ec, size_t) {
-    beast::get_lowest_layer(stream_).expires_never();
+    Disarm();
     if (ec) return;
     bool keep_alive = response_.keep_alive();
     response_ = {};
@@ -282,6 +310,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::steady_timer timer_;
   const ServerContext* server_;
   uint64_t timer_generation_ = 0;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool waiting_ = false;  // a timer wait is pending
   bool timed_out_ = false;
   bool lingering_close_ = false;
   beast::flat_buffer buffer_;

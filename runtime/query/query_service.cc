@@ -1,5 +1,6 @@
 #include "runtime/query/query_service.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <map>
@@ -81,6 +82,28 @@ std::optional<HttpResponse> ParseNames(const HttpRequest& request, const std::st
 void AppendUserHeader(const std::string& user, std::string* body) {
   *body += R"({"user_id":)";
   AppendJsonString(user, body);
+}
+
+// One signal record as AppendSignalRecordJson() writes it, from a store row
+// view; `user_json` is the user id already as a JSON string.
+void AppendRowJson(std::string_view user_json, const SignalRowView& row, std::string* out) {
+  out->append(R"({"user_id":)");
+  out->append(user_json);
+  out->append(R"(,"signal":)");
+  AppendJsonString(row.signal, out);
+  out->append(R"(,"event_time":)");
+  AppendInt(row.event_time, out);
+  out->append(R"(,"event_id":)");
+  AppendJsonString(row.event_id, out);
+  out->append(R"(,"version":)");
+  AppendInt(row.version, out);
+  out->append(R"(,"attributes":)");
+  if (row.attributes_json.empty()) {
+    out->append("{}");
+  } else {
+    out->append(row.attributes_json);
+  }
+  out->push_back('}');
 }
 
 }  // namespace
@@ -223,30 +246,37 @@ std::optional<HttpResponse> QueryService::ParseSessionQuery(const HttpRequest& r
 
 void QueryService::AppendSignals(const SignalQuery& query, const std::vector<SignalRecord>& records,
                                  std::string* body) const {
-  std::map<std::string, int64_t> freshness = store_->Freshness();
   *body += R"(,"signals":[)";
   for (size_t i = 0; i < records.size(); ++i) {
     if (i > 0) *body += ',';
     AppendSignalRecordJson(records[i], body);
   }
-  *body += R"(],"freshness":{)";
+  *body += ']';
+  AppendFreshness(query, body);
+}
+
+void QueryService::AppendFreshness(const SignalQuery& query, std::string* body) const {
+  *body += R"(,"freshness":{)";
   bool first = true;
-  auto append_freshness = [&](const std::string& signal) {
+  auto append_one = [&](const std::string& signal, std::optional<int64_t> watermark) {
     if (!first) *body += ',';
     first = false;
     AppendJsonString(signal, body);
     *body += ':';
-    auto it = freshness.find(signal);
-    if (it == freshness.end()) {
-      *body += "null";
+    if (watermark) {
+      AppendInt(*watermark, body);
     } else {
-      AppendInt(it->second, body);
+      *body += "null";
     }
   };
   if (query.types.empty()) {
-    for (const auto& [signal, topic] : catalog_->topic_by_signal) append_freshness(signal);
+    std::map<std::string, int64_t> freshness = store_->Freshness();
+    for (const auto& [signal, topic] : catalog_->topic_by_signal) {
+      auto it = freshness.find(signal);
+      append_one(signal, it == freshness.end() ? std::nullopt : std::optional<int64_t>(it->second));
+    }
   } else {
-    for (const std::string& signal : query.types) append_freshness(signal);
+    for (const std::string& signal : query.types) append_one(signal, store_->FreshnessOf(signal));
   }
   *body += '}';
 }
@@ -286,13 +316,24 @@ HttpResponse QueryService::Signals(const std::string& user, const HttpRequest& r
   if (auto error = ParseSignalQuery(request, &query)) return *error;
   if (!ready_()) return NotReady();
 
-  auto records = store_->Query(query);
-  if (!records.ok()) return JsonError(500, "internal", records.status().message());
+  // Rows go from the store's buffers straight into the body: no records, no
+  // per-row allocations.
   HttpResponse response;
   std::string& body = response.body;
-  body.reserve(128 + records->size() * 256);
+  body.reserve(256 + static_cast<size_t>(std::min(query.limit, 128)) * 320);
   AppendUserHeader(user, &body);
-  AppendSignals(query, *records, &body);
+  std::string user_json;
+  AppendJsonString(user, &user_json);
+  body += R"(,"signals":[)";
+  bool first = true;
+  Status read = store_->VisitQuery(query, [&](const SignalRowView& row) {
+    if (!first) body += ',';
+    first = false;
+    AppendRowJson(user_json, row, &body);
+  });
+  if (!read.ok()) return JsonError(500, "internal", read.message());
+  body += ']';
+  AppendFreshness(query, &body);
   body += '}';
   return response;
 }

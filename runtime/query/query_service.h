@@ -92,6 +92,8 @@ class QueryService {
                                                 int32_t default_limit, SessionQuery* query);
   void AppendSignals(const SignalQuery& query, const std::vector<SignalRecord>& records,
                      std::string* body) const;
+  // ,"freshness":{...} of the query's signals (every catalog signal without types).
+  void AppendFreshness(const SignalQuery& query, std::string* body) const;
   void AppendSegments(const SegmentQuery& query, bool has_at, std::vector<SegmentRecord> records,
                       std::string* body) const;
   void AppendSessions(const std::vector<SessionRecord>& records, std::string* body) const;

@@ -284,7 +284,20 @@ int Serve(const ServeFlags& flags) {
       RequestShutdown();
     }
   });
-  while (!ShutdownRequested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Once the store first catches up (the backlog of the output topics is
+  // materialized), flush it: the backlog moves from the memtable (a skip
+  // list: a pointer chase per row read) into sorted, cached table blocks with
+  // the user-prefix bloom filters, which the queries read faster. Later rows
+  // reach table files as memtables fill, as usual.
+  bool flushed_after_catch_up = false;
+  while (!ShutdownRequested()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!flushed_after_catch_up && materializer.caught_up()) {
+      flushed_after_catch_up = true;
+      Status flushed = (*store)->Flush();
+      if (!flushed.ok()) spdlog::warn("flush after catching up: {}", flushed.ToString());
+    }
+  }
   spdlog::info("shutting down");
   if (probe_server) probe_server->Stop();
   (*server)->Stop();

@@ -244,6 +244,11 @@ class RocksDbSignalStore : public SignalStore {
     return QueryAt(query, nullptr);
   }
 
+  Status VisitQuery(const SignalQuery& query,
+                    const std::function<void(const SignalRowView&)>& visit) const override {
+    return ForEachRow(query, nullptr, visit);
+  }
+
   Result<std::vector<SegmentRecord>> QuerySegments(const SegmentQuery& query) const override {
     return QuerySegmentsAt(query, nullptr);
   }
@@ -375,10 +380,12 @@ class RocksDbSignalStore : public SignalStore {
     return key.substr(8, len);
   }
 
-  Result<std::vector<SignalRecord>> QueryAt(const SignalQuery& query,
-                                            const rocksdb::Snapshot* snapshot) const {
-    std::vector<SignalRecord> out;
-    if (query.limit <= 0 || query.start >= query.end) return out;
+  // The rows Query() answers, newest first, each handed to `visit` as views
+  // into the iterator's buffers (no copies).
+  template <typename Visit>
+  Status ForEachRow(const SignalQuery& query, const rocksdb::Snapshot* snapshot,
+                    const Visit& visit) const {
+    if (query.limit <= 0 || query.start >= query.end) return Status::Ok();
     int32_t partition = PartitionForKey(query.user_id, partitions_);
     const std::string prefix = EncodeUserPrefix(partition, query.user_id);
     // `end` is exclusive: start at the newest row with event_time <= end - 1.
@@ -388,17 +395,23 @@ class RocksDbSignalStore : public SignalStore {
     std::string upper;
     rocksdb::Slice upper_slice;
     rocksdb::ReadOptions read_options;
-    read_options.prefix_same_as_start = true;
     read_options.snapshot = snapshot;
     if (query.start > std::numeric_limits<int64_t>::min()) {
+      // The bound ends the scan inside the user's prefix; the loop's own
+      // prefix check below makes prefix_same_as_start (a prefix extraction
+      // and compare on every Next) unnecessary.
       upper = prefix;
       AppendInvertedTime(query.start - 1, &upper);
       upper_slice = upper;
       read_options.iterate_upper_bound = &upper_slice;
+    } else {
+      read_options.prefix_same_as_start = true;
     }
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, rows_));
     // Versions of one identity are adjacent, newest first: keep the first.
     std::string last_identity;
+    int32_t visited = 0;
+    SignalRowView row;
     for (it->Seek(seek); it->Valid(); it->Next()) {
       std::string_view key(it->key().data(), it->key().size());
       if (!key.starts_with(prefix)) break;
@@ -412,16 +425,30 @@ class RocksDbSignalStore : public SignalStore {
       std::optional<std::string_view> attributes =
           DecodeRowValue(std::string_view(it->value().data(), it->value().size()));
       if (!attributes) return Status::Internal("row value in an unknown format");
+      row.signal = suffix->signal;
+      row.event_time = suffix->event_time;
+      row.event_id = suffix->event_id;
+      row.version = suffix->version;
+      row.attributes_json = *attributes;
+      visit(row);
+      if (++visited >= query.limit) break;
+    }
+    return FromRocks(it->status(), "read");
+  }
+
+  Result<std::vector<SignalRecord>> QueryAt(const SignalQuery& query,
+                                            const rocksdb::Snapshot* snapshot) const {
+    std::vector<SignalRecord> out;
+    out.reserve(static_cast<size_t>(std::clamp(query.limit, 0, 1000)));
+    USP_RETURN_IF_ERROR(ForEachRow(query, snapshot, [&](const SignalRowView& row) {
       SignalRecord& record = out.emplace_back();
       record.user_id = query.user_id;
-      record.signal = suffix->signal;
-      record.event_time = suffix->event_time;
-      record.event_id = suffix->event_id;
-      record.version = suffix->version;
-      record.attributes_json = *attributes;
-      if (out.size() >= static_cast<size_t>(query.limit)) break;
-    }
-    USP_RETURN_IF_ERROR(FromRocks(it->status(), "read"));
+      record.signal = row.signal;
+      record.event_time = row.event_time;
+      record.event_id = row.event_id;
+      record.version = row.version;
+      record.attributes_json = row.attributes_json;
+    }));
     return out;
   }
 
@@ -517,7 +544,14 @@ class RocksDbSignalStore : public SignalStore {
 
   std::map<std::string, int64_t> Freshness() const override {
     std::lock_guard<std::mutex> lock(freshness_mutex_);
-    return freshness_;
+    return std::map<std::string, int64_t>(freshness_.begin(), freshness_.end());
+  }
+
+  std::optional<int64_t> FreshnessOf(std::string_view signal) const override {
+    std::lock_guard<std::mutex> lock(freshness_mutex_);
+    auto it = freshness_.find(signal);
+    if (it == freshness_.end()) return std::nullopt;
+    return it->second;
   }
 
   Status Flush() override {
@@ -592,10 +626,28 @@ class RocksDbSignalStore : public SignalStore {
 
   std::mutex write_mutex_;  // one Write() at a time (freshness read-modify-write)
   mutable std::mutex freshness_mutex_;
-  std::map<std::string, int64_t> freshness_;  // GUARDED_BY(freshness_mutex_)
+  std::map<std::string, int64_t, std::less<>> freshness_;  // GUARDED_BY(freshness_mutex_)
 };
 
 }  // namespace
+
+Status SignalStore::VisitQuery(const SignalQuery& query,
+                               const std::function<void(const SignalRowView&)>& visit) const {
+  auto records = Query(query);
+  if (!records.ok()) return records.status();
+  for (const SignalRecord& record : *records) {
+    visit(SignalRowView{record.signal, record.event_time, record.event_id, record.version,
+                        record.attributes_json});
+  }
+  return Status::Ok();
+}
+
+std::optional<int64_t> SignalStore::FreshnessOf(std::string_view signal) const {
+  std::map<std::string, int64_t> all = Freshness();
+  auto it = all.find(std::string(signal));
+  if (it == all.end()) return std::nullopt;
+  return it->second;
+}
 
 Result<UserProfile> SignalStore::QueryProfile(const SignalQuery& signals,
                                               const SegmentQuery& segments,

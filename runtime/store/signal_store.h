@@ -34,8 +34,10 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/segment/segment_record.h"
@@ -72,6 +74,17 @@ struct SessionQuery {
   std::string user_id;
   std::set<std::string, std::less<>> jobs;  // SessionJob names; empty = every job
   int32_t limit = 100;                      // at most this many windows, newest window_end first
+};
+
+// One signal row as the store holds it, handed to SignalStore::VisitQuery().
+// The views point into the store's buffers and are valid only during the
+// visit.
+struct SignalRowView {
+  std::string_view signal;
+  int64_t event_time = 0;
+  std::string_view event_id;
+  int64_t version = 0;
+  std::string_view attributes_json;  // a JSON object
 };
 
 // What a full scan returns: the newest version of each identity among rows
@@ -152,6 +165,17 @@ class SignalStore {
   // The newest version of each matching identity, newest event time first.
   // A user with no rows gets an empty list.
   virtual Result<std::vector<SignalRecord>> Query(const SignalQuery& query) const = 0;
+
+  // Query() without copying: calls `visit` for each row Query() would return,
+  // in the same order (each row's user is query.user_id). The query
+  // service's hot path: it writes the response JSON straight from the views.
+  // The default runs Query().
+  virtual Status VisitQuery(const SignalQuery& query,
+                            const std::function<void(const SignalRowView&)>& visit) const;
+
+  // The freshness watermark of one signal (Freshness()[signal]); nullopt when
+  // none of its rows was materialized. The default copies Freshness().
+  virtual std::optional<int64_t> FreshnessOf(std::string_view signal) const;
 
   // The newest version of the user's memberships: for each segment, the
   // membership with the latest start <= query.at (at most one per segment),

@@ -186,6 +186,68 @@ TEST_F(SignalStoreTest, FreshnessIsTheMaxEventTimePerSignal) {
   EXPECT_EQ(store_->Freshness(), (std::map<std::string, int64_t>{{"search", 900}, {"view", 100}}));
 }
 
+TEST_F(SignalStoreTest, FreshnessOfOneSignal) {
+  EXPECT_EQ(store_->FreshnessOf("search"), std::nullopt);
+  Write({Rec("u1", "search", 500, "a", 1), Rec("u2", "search", 900, "b", 1),
+         Rec("u1", "view", 100, "c", 1)});
+  EXPECT_EQ(store_->FreshnessOf("search"), std::optional<int64_t>(900));
+  EXPECT_EQ(store_->FreshnessOf("view"), std::optional<int64_t>(100));
+  EXPECT_EQ(store_->FreshnessOf("booking"), std::nullopt);
+}
+
+// VisitQuery (the query service's copy-free path) hands out exactly the rows
+// Query returns, in the same order, for ranges, types, limits and versions.
+TEST_F(SignalStoreTest, VisitQueryVisitsWhatQueryReturns) {
+  std::vector<SignalRecord> records;
+  for (int t = 1; t <= 30; ++t) {
+    records.push_back(Rec("u1", t % 3 == 0 ? "view" : "search", t * 10, "e" + std::to_string(t),
+                          1, "{\"t\":" + std::to_string(t) + "}"));
+  }
+  records.push_back(Rec("u1", "search", 50, "e5", 7, R"({"t":"newer"})"));  // a newer version
+  records.push_back(Rec("u10", "search", 60, "other", 1));
+  Write(records);
+  struct Case {
+    std::set<std::string, std::less<>> types;
+    int64_t start, end;
+    int32_t limit;
+  };
+  const int64_t kMin = std::numeric_limits<int64_t>::min();
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  for (const Case& c : {Case{{}, kMin, kMax, 100}, Case{{}, 55, 205, 100}, Case{{}, 55, 205, 4},
+                        Case{{"view"}, kMin, kMax, 3}, Case{{}, 40, 41, 100},
+                        Case{{}, 0, 1000, 0}, Case{{}, 300, 100, 10}}) {
+    SignalQuery q;
+    q.user_id = "u1";
+    q.types = c.types;
+    q.start = c.start;
+    q.end = c.end;
+    q.limit = c.limit;
+    auto expected = store_->Query(q);
+    ASSERT_TRUE(expected.ok());
+    std::vector<SignalRecord> visited;
+    ASSERT_TRUE(store_
+                    ->VisitQuery(q,
+                                 [&](const SignalRowView& row) {
+                                   visited.push_back(SignalRecord{
+                                       "u1", std::string(row.signal), row.event_time,
+                                       std::string(row.event_id), row.version,
+                                       std::string(row.attributes_json)});
+                                 })
+                    .ok());
+    EXPECT_EQ(visited, *expected) << "start " << c.start << " end " << c.end << " limit " << c.limit;
+  }
+  // The newer version of e5 is the one visited.
+  SignalQuery q;
+  q.user_id = "u1";
+  q.start = 50;
+  q.end = 51;
+  std::string attributes;
+  ASSERT_TRUE(store_->VisitQuery(q, [&](const SignalRowView& row) {
+    attributes = row.attributes_json;
+  }).ok());
+  EXPECT_EQ(attributes, R"({"t":"newer"})");
+}
+
 TEST_F(SignalStoreTest, OffsetsAndFreshnessSurviveReopen) {
   ASSERT_TRUE(store_
                   ->Write({Rec("u1", "search", 500, "a", 1)},
