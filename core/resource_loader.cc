@@ -1,5 +1,6 @@
 #include "core/resource_loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,8 +9,11 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <system_error>
+
+#include "core/utf8.h"
 
 namespace usp {
 namespace {
@@ -110,56 +114,153 @@ json ResolvePlainScalar(const std::string& s) {
   return s;
 }
 
-json ScalarToJson(const YAML::Node& node) {
-  const std::string& tag = node.Tag();
+json ScalarToJson(const std::string& tag, const std::string& value) {
   // "!" marks quoted and block scalars (and the non-specific tag): always strings.
-  if (tag == "?") return ResolvePlainScalar(node.Scalar());
+  if (tag == "?") return ResolvePlainScalar(value);
   static const std::string kCore = "tag:yaml.org,2002:";
   if (tag.rfind(kCore, 0) == 0 && tag != kCore + "str" && tag != kCore + "binary") {
-    return ResolvePlainScalar(node.Scalar());
+    return ResolvePlainScalar(value);
   }
-  return node.Scalar();
+  return value;
 }
 
-Status NodeToJson(const YAML::Node& node, int depth, json* out) {
-  if (depth > kMaxDepth) {
-    return Status::InvalidArgument(Where(node.Mark()) + "document nested too deeply");
+// Aliases are expanded into copies; a few nested aliases can multiply a
+// small document into billions of values ("billion laughs"). Expansion
+// beyond this many values in one call is refused.
+constexpr size_t kMaxAliasedValues = 1'000'000;
+
+// Builds JSON straight from yaml-cpp's parse events, one document per
+// Parser::HandleNextDocument call. Replaces YAML::LoadAll + YAML::Node, whose
+// document loop never ends on some invalid input (see YamlDocumentsToJson).
+class JsonBuilder : public YAML::EventHandler {
+ public:
+  explicit JsonBuilder(size_t* aliased_values) : aliased_values_(aliased_values) {}
+
+  const Status& status() const { return status_; }
+  const YAML::Mark& start() const { return start_; }
+  json TakeRoot() { return std::move(root_); }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Add(Value{nullptr, false, "", mark, 1}, anchor);
   }
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      *out = nullptr;
-      return Status::Ok();
-    case YAML::NodeType::Scalar:
-      *out = ScalarToJson(node);
-      return Status::Ok();
-    case YAML::NodeType::Sequence: {
-      *out = json::array();
-      for (const YAML::Node& child : node) {
-        json value;
-        USP_RETURN_IF_ERROR(NodeToJson(child, depth + 1, &value));
-        out->push_back(std::move(value));
-      }
-      return Status::Ok();
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (!status_.ok()) return;
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) {
+      Fail(mark, "an alias inside the node it refers to (a recursive document)");
+      return;
     }
-    case YAML::NodeType::Map: {
-      *out = json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) {
-          return Status::InvalidArgument(Where(kv.first.Mark()) + "mapping keys must be scalars");
-        }
-        const std::string& key = kv.first.Scalar();
-        if (out->contains(key)) {
-          return Status::InvalidArgument(Where(kv.first.Mark()) + "duplicate key \"" + key + "\"");
-        }
-        json value;
-        USP_RETURN_IF_ERROR(NodeToJson(kv.second, depth + 1, &value));
-        (*out)[key] = std::move(value);
-      }
-      return Status::Ok();
+    *aliased_values_ += it->second.count;
+    if (*aliased_values_ > kMaxAliasedValues) {
+      Fail(mark, "aliases expand to more than " + std::to_string(kMaxAliasedValues) + " values");
+      return;
     }
+    Value copy = it->second;
+    copy.mark = mark;
+    Add(std::move(copy), YAML::NullAnchor);
   }
-  return Status::Ok();
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Add(Value{ScalarToJson(tag, value), true, value, mark, 1}, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Push(json::array(), mark, anchor);
+  }
+  void OnSequenceEnd() override { Pop(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Push(json::object(), mark, anchor);
+  }
+  void OnMapEnd() override { Pop(); }
+
+ private:
+  struct Value {
+    json value;
+    bool scalar = false;
+    std::string text;  // a scalar's text, for use as a mapping key
+    YAML::Mark mark;
+    size_t count = 1;  // values in the subtree
+  };
+  struct Frame {
+    Value node;
+    YAML::anchor_t anchor = YAML::NullAnchor;
+    bool has_key = false;
+    std::string key;
+  };
+
+  void Fail(const YAML::Mark& mark, const std::string& message) {
+    if (status_.ok()) status_ = Status::InvalidArgument(Where(mark) + message);
+  }
+
+  void Push(json container, const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (!status_.ok()) return;
+    if (stack_.size() >= static_cast<size_t>(kMaxDepth)) {
+      Fail(mark, "document nested too deeply");
+      return;
+    }
+    stack_.push_back(Frame{Value{std::move(container), false, "", mark, 1}, anchor, false, ""});
+  }
+
+  void Pop() {
+    if (!status_.ok() || stack_.empty()) return;
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    if (frame.has_key) {  // yaml-cpp always sends a value, possibly null; be safe
+      Fail(frame.node.mark, "mapping key \"" + frame.key + "\" without a value");
+      return;
+    }
+    Add(std::move(frame.node), frame.anchor);
+  }
+
+  void Add(Value v, YAML::anchor_t anchor) {
+    if (!status_.ok()) return;
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = v;
+    if (stack_.empty()) {
+      root_ = std::move(v.value);
+      return;
+    }
+    Frame& top = stack_.back();
+    if (top.node.value.is_array()) {
+      top.node.count += v.count;
+      top.node.value.push_back(std::move(v.value));
+      return;
+    }
+    if (!top.has_key) {
+      if (!v.scalar) {
+        Fail(v.mark, "mapping keys must be scalars");
+        return;
+      }
+      if (top.node.value.contains(v.text)) {
+        Fail(v.mark, "duplicate key \"" + v.text + "\"");
+        return;
+      }
+      top.key = std::move(v.text);
+      top.has_key = true;
+      return;
+    }
+    top.node.count += v.count;
+    top.node.value[top.key] = std::move(v.value);
+    top.has_key = false;
+  }
+
+  size_t* aliased_values_;
+  Status status_;
+  YAML::Mark start_;
+  json root_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Value> anchors_;
+};
+
+// What the parser is stuck on, for the error message.
+std::string TokenAt(std::string_view yaml, const YAML::Mark& mark) {
+  if (mark.pos >= 0 && static_cast<size_t>(mark.pos) < yaml.size()) {
+    const char c = yaml[static_cast<size_t>(mark.pos)];
+    if (c > ' ' && c < 0x7f) return std::string("'") + c + "'";
+  }
+  return "token";
 }
 
 bool IsYamlFile(const std::filesystem::path& path) {
@@ -173,65 +274,40 @@ std::string Quoted(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// yaml-cpp 0.7 loops forever, allocating without bound, on a document whose
-// first token is a flow entry ',' (found by fuzz/fuzz_resource_parser). The
-// YAML is invalid anyway, so refuse it before yaml-cpp sees it.
-Status CheckNoLeadingFlowEntry(std::string_view yaml) {
-  bool document_start = true;
-  size_t line_no = 0;
-  size_t pos = 0;
-  while (pos <= yaml.size()) {
-    size_t end = yaml.find('\n', pos);
-    if (end == std::string_view::npos) end = yaml.size();
-    std::string_view line = yaml.substr(pos, end - pos);
-    ++line_no;
-    pos = end + 1;
-    size_t first = line.find_first_not_of(" \t\r");
-    if (first == std::string_view::npos || line[first] == '#') continue;
-    std::string_view rest = line.substr(first);
-    bool marker = first == 0 && (rest.starts_with("---") || rest.starts_with("...")) &&
-                  (rest.size() == 3 || rest[3] == ' ' || rest[3] == '\t' || rest[3] == '\r');
-    if (marker) {
-      document_start = true;
-      if (rest[0] == '.') continue;
-      size_t next = rest.find_first_not_of(" \t\r", 3);
-      if (next == std::string_view::npos || rest[next] == '#') continue;
-      first += next;
-      rest = line.substr(first);
-    } else if (document_start && first == 0 && rest[0] == '%') {
-      continue;  // a directive
-    }
-    if (document_start && rest[0] == ',') {
-      return Status::InvalidArgument("invalid YAML: line " + std::to_string(line_no) +
-                                     ", column " + std::to_string(first + 1) +
-                                     ": a document cannot start with ','");
-    }
-    document_start = false;
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<std::vector<nlohmann::json>> YamlDocumentsToJson(std::string_view yaml) {
-  if (Status s = CheckNoLeadingFlowEntry(yaml); !s.ok()) return s;
-  std::vector<YAML::Node> nodes;
+  // yaml-cpp 0.7's document loop (YAML::LoadAll, Parser::HandleNextDocument)
+  // never ends, allocating without bound, when a document starts at a token
+  // no node can start with (a ',', ']' or '}' outside a flow collection):
+  // the parser reports an empty document without consuming the token, again
+  // and again (yaml-cpp issue #1040, fixed upstream in 0.8.0 by PR #1319;
+  // found here by fuzz/fuzz_resource_parser, reproducers
+  // fuzz/corpus/fuzz_resource_parser/known_hang_*.yaml). Every real document
+  // consumes at least one token, so a document starting where the previous
+  // one started means the parser is stuck: refuse the input there.
+  std::vector<json> documents;
+  size_t aliased_values = 0;
   try {
-    nodes = YAML::LoadAll(std::string(yaml));
+    std::istringstream in{std::string(yaml)};
+    YAML::Parser parser(in);
+    std::optional<YAML::Mark> previous_start;
+    while (true) {
+      JsonBuilder builder(&aliased_values);
+      if (!parser.HandleNextDocument(builder)) break;
+      if (!builder.status().ok()) {
+        return Status::InvalidArgument("invalid YAML: " + builder.status().message());
+      }
+      if (previous_start && previous_start->pos == builder.start().pos) {
+        return Status::InvalidArgument("invalid YAML: " + Where(builder.start()) + "unexpected " +
+                                       TokenAt(yaml, builder.start()) +
+                                       " (no YAML node starts with it here)");
+      }
+      previous_start = builder.start();
+      documents.push_back(builder.TakeRoot());
+    }
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument("invalid YAML: " + Where(e.mark) + e.msg);
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(std::string("invalid YAML: ") + e.what());
-  }
-  std::vector<json> documents;
-  documents.reserve(nodes.size());
-  try {
-    for (const YAML::Node& node : nodes) {
-      json doc;
-      Status s = NodeToJson(node, 0, &doc);
-      if (!s.ok()) return Status::InvalidArgument("invalid YAML: " + s.message());
-      documents.push_back(std::move(doc));
-    }
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("invalid YAML: ") + e.what());
   }
@@ -250,8 +326,13 @@ Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml,
     if (doc.is_null()) continue;  // empty document, e.g. after a trailing "---"
     LoadedResource resource;
     resource.source = source + "#" + std::to_string(i);
+    // Strings that are not UTF-8 are errors; they are replaced in `doc`
+    // (U+FFFD) so that everything below, and every later dump(), sees text.
+    FieldErrors utf8_errors;
+    const bool utf8_ok = CheckUtf8Strings(&doc, "", &utf8_errors);
     if (!doc.is_object()) {
       resource.errors.push_back({"document", "must be a mapping"});
+      resource.errors.insert(resource.errors.end(), utf8_errors.begin(), utf8_errors.end());
       resource.document = std::move(doc);
       resources.push_back(std::move(resource));
       continue;
@@ -286,6 +367,12 @@ Result<std::vector<LoadedResource>> LoadResources(std::string_view yaml,
         resource.errors.push_back(
             {"kind", "must be one of UserSignal, UserSegment, SessionJob, got " + Quoted(*kind)});
       }
+    }
+    if (!utf8_ok) {
+      resource.errors.insert(resource.errors.begin(), utf8_errors.begin(), utf8_errors.end());
+      resource.user_signal.reset();
+      resource.user_segment.reset();
+      resource.session_job.reset();
     }
     resource.document = std::move(doc);
     resources.push_back(std::move(resource));

@@ -108,24 +108,138 @@ TEST(YamlDocumentsToJson, ReportsSyntaxErrorsWithLineAndColumn) {
   EXPECT_NE(docs.status().message().find("line 2"), std::string::npos) << docs.status().message();
 }
 
-// yaml-cpp 0.7 never returns on these (found by fuzz/fuzz_resource_parser;
-// reproducer fuzz/corpus/fuzz_resource_parser/leading_flow_entry.yaml).
+// yaml-cpp 0.7's document loop never ends when a document starts at a token
+// no node starts with (found by fuzz/fuzz_resource_parser; reproducer
+// fuzz/corpus/fuzz_resource_parser/leading_flow_entry.yaml). The loader
+// notices that the parser made no progress and fails there.
 TEST(YamlDocumentsToJson, RejectsADocumentStartingWithAFlowEntry) {
   for (std::string_view yaml : {",", ", a 1[:2", "  ,", "# c\n,", "a: 1\n---\n,", "--- ,",
                                 "a: 1\n...\n,", "%YAML 1.2\n---\n,"}) {
     Result<std::vector<json>> docs = YamlDocumentsToJson(yaml);
     ASSERT_FALSE(docs.ok()) << yaml;
-    EXPECT_NE(docs.status().message().find("cannot start with ','"), std::string::npos)
+    EXPECT_NE(docs.status().message().find("unexpected ','"), std::string::npos)
+        << docs.status().message();
+  }
+  // A stray flow end is yaml-cpp's own error.
+  for (std::string_view yaml : {"]", "}", "a: 1\n}"}) {
+    Result<std::vector<json>> docs = YamlDocumentsToJson(yaml);
+    ASSERT_FALSE(docs.ok()) << yaml;
+    EXPECT_NE(docs.status().message().find("illegal flow end"), std::string::npos)
         << docs.status().message();
   }
   Result<std::vector<json>> docs = YamlDocumentsToJson("--- # c\n  ,");
   ASSERT_FALSE(docs.ok());
-  EXPECT_NE(docs.status().message().find("line 2, column 3"), std::string::npos)
-      << docs.status().message();
-  // A ',' anywhere else is yaml-cpp's to judge.
-  docs = YamlDocumentsToJson("a: [1, 2]\nb: x,y\n");
+  EXPECT_EQ(docs.status().message(),
+            "invalid YAML: line 2, column 3: unexpected ',' (no YAML node starts with it here)");
+  // A ',' inside a plain scalar is fine.
+  docs = YamlDocumentsToJson("a: [1, 2]\nb: x,y\nc: x, y\n");
   ASSERT_TRUE(docs.ok()) << docs.status().ToString();
   EXPECT_EQ(docs.value()[0]["b"], "x,y");
+  EXPECT_EQ(docs.value()[0]["c"], "x, y");
+}
+
+// Every reproducer in fuzz/corpus/fuzz_resource_parser/known_hang_*.yaml
+// (byte for byte): yaml-cpp 0.7's YAML::LoadAll never returned on them (the
+// same loop as above, after a first document). Each must now fail, naming
+// the position of the first problem (flow_key_1/2 hold a mapping used as a
+// key before the spot where yaml-cpp got stuck); a hang fails the test by
+// ctest's timeout.
+TEST(LoadResources, RefusesEveryKnownYamlCppHangWithItsPosition) {
+  const struct {
+    const char* file;
+    std::string yaml;
+    const char* where;
+  } cases[] = {
+      {"known_hang_anchor_comma.yaml", std::string("&eete\x92ti, a # Bookings iVersion: usp.dev/v1a userIdFad\x9f\x88""a:\n  name:\xf7 searches\nspec:\n  type: simpearntIap", 103),
+       "line 1, column 9: unexpected ','"},
+      {"known_hang_comma_line.yaml", std::string("eetenti, a # Bookings iVersion: usp.dev/v1a userIdField: +u\n  ,ventwith what the user searapched ifVe", 101),
+       "line 2, column 3: unexpected ','"},
+      {"known_hang_flow_key_1.yaml", std::string("{\"apiVersion\":\"usp.dev/v1alpha1\",\"kind\":\"UserSignal\",{\"nam!\":\"x\"},\"sp!\":\"x\"},\"spec\":{\"type\":\"simple\",\"eve  ntSources\":[{\"kafkaTopic\":\"t\"}],\"userIdField\":\"/u\",\"event+imeField\":\"/t\"}}", 181),
+       "line 1, column 54: mapping keys must be scalars"},
+      {"known_hang_flow_key_2.yaml", std::string("{\"apiVersion\":\"us\xe1.dev/v1alpha1\",\"kind\":\"UserSignal\",{\"nam!\":2x\"},\"sp!\":\"x\"},\"spec\":{\"type\":\"simple\",Field\":\"/t\"}}", 114),
+       "line 1, column 54: mapping keys must be scalars"},
+      {"known_hang_flow_key_3.yaml", std::string("{\"apiVersion\":\"us\xe1.dev/v1alpha1\",\"kind\":\"UserSignal\",\x85\xdd\x91\x96m!\":\x00r\"},\"sp!\":\"x\"},\"spec\":{\"type\":\"si\x16mple\",Field\":\"/t\"}}", 115),
+       "line 1, column 66: unexpected ','"},
+  };
+  for (const auto& c : cases) {
+    Result<std::vector<LoadedResource>> loaded = LoadResources(c.yaml, c.file);
+    ASSERT_FALSE(loaded.ok()) << c.file;
+    EXPECT_EQ(loaded.status().message().rfind(std::string(c.file) + ": invalid YAML: ", 0), 0u)
+        << loaded.status().message();
+    EXPECT_NE(loaded.status().message().find(c.where), std::string::npos)
+        << c.file << ": " << loaded.status().message();
+  }
+}
+
+TEST(YamlDocumentsToJson, ExpandsAliasesAndRefusesAliasBombs) {
+  Result<std::vector<json>> docs =
+      YamlDocumentsToJson("base: &b {x: 1, y: [a, b]}\ncopy: *b\nkey: &k name\n*k : 2\n");
+  ASSERT_TRUE(docs.ok()) << docs.status().ToString();
+  EXPECT_EQ((*docs)[0], json::parse(R"({"base": {"x": 1, "y": ["a", "b"]},
+                                       "copy": {"x": 1, "y": ["a", "b"]},
+                                       "key": "name", "name": 2})"));
+
+  // Nine levels of ten aliases each: 10^9 values once expanded.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  docs = YamlDocumentsToJson(bomb);
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.status().message().find("aliases expand to more than 1000000 values"),
+            std::string::npos)
+      << docs.status().message();
+}
+
+TEST(YamlDocumentsToJson, RefusesNonScalarKeysAndDeepNesting) {
+  Result<std::vector<json>> docs = YamlDocumentsToJson("? [a, b]\n: 1\n");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.status().message().find("line 1, column 3: mapping keys must be scalars"),
+            std::string::npos)
+      << docs.status().message();
+  docs = YamlDocumentsToJson(std::string(300, '[') + std::string(300, ']'));
+  ASSERT_FALSE(docs.ok());
+  EXPECT_NE(docs.status().message().find("nested too deeply"), std::string::npos)
+      << docs.status().message();
+  docs = YamlDocumentsToJson(std::string(200, '[') + std::string(200, ']'));
+  ASSERT_TRUE(docs.ok()) << docs.status().ToString();
+}
+
+// A resource may be well-formed YAML and still hold bytes that are not
+// UTF-8; JSON cannot carry them (nlohmann's dump() throws). Each bad string
+// is an error at its field path, and the document keeps U+FFFD instead.
+TEST(LoadResources, RejectsStringsThatAreNotUtf8WithTheirFieldPath) {
+  const std::string yaml =
+      "apiVersion: usp.dev/v1alpha1\nkind: UserSignal\nmetadata:\n  name: s\n"
+      "spec:\n  eventSources:\n    - kafkaTopic: t\n    - kafkaTopic: \"b\xff" "d\"\n"
+      "  attributes:\n    ci\xffty: /geo/city\n    ok: \"/a\xc3\x28\"\n";
+  Result<std::vector<LoadedResource>> loaded = LoadResources(yaml, "s.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  ASSERT_EQ(loaded->size(), 1u);
+  const LoadedResource& r = (*loaded)[0];
+  EXPECT_FALSE(r.valid());
+  EXPECT_FALSE(r.user_signal.has_value());
+  ASSERT_GE(r.errors.size(), 3u);
+  EXPECT_EQ(r.errors[0].ToString(),
+            "spec.attributes: key \"ci\xEF\xBF\xBDty\" is not valid UTF-8");
+  EXPECT_EQ(r.errors[1].ToString(), "spec.attributes.ok: not valid UTF-8");
+  EXPECT_EQ(r.errors[2].ToString(), "spec.eventSources[1].kafkaTopic: not valid UTF-8");
+  // The document is safe to write as JSON (dump() would throw otherwise).
+  std::string text;
+  ASSERT_NO_THROW(text = r.document.dump());
+  EXPECT_NE(text.find("\"b\xEF\xBF\xBD""d\""), std::string::npos) << text;
+
+  // The same resource with valid UTF-8 (and non-ASCII text) loads.
+  loaded = LoadResources("apiVersion: usp.dev/v1alpha1\nkind: UserSignal\nmetadata:\n  name: s\n"
+                         "spec:\n  eventSources:\n    - kafkaTopic: t\n"
+                         "  attributes:\n    caf\xc3\xa9: /geo/city\n",
+                         "s.yaml");
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE((*loaded)[0].valid()) << (*loaded)[0].errors[0].ToString();
+  ASSERT_NO_THROW(ToJson(*(*loaded)[0].user_signal).dump());
 }
 
 // Found by fuzz/fuzz_resource_parser: the error message's dump() threw.
@@ -135,9 +249,11 @@ TEST(LoadResources, ReportsABadApiVersionOrKindThatIsNotUtf8) {
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   ASSERT_EQ(loaded.value().size(), 1u);
   const FieldErrors& errors = loaded.value()[0].errors;
-  ASSERT_EQ(errors.size(), 2u);
-  EXPECT_EQ(errors[0].ToString(), "apiVersion: must be usp.dev/v1alpha1, got \"usp.d\xEF\xBF\xBDv/v1\"");
-  EXPECT_EQ(errors[1].ToString(),
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].ToString(), "apiVersion: not valid UTF-8");
+  EXPECT_EQ(errors[1].ToString(), "kind: not valid UTF-8");
+  EXPECT_EQ(errors[2].ToString(), "apiVersion: must be usp.dev/v1alpha1, got \"usp.d\xEF\xBF\xBDv/v1\"");
+  EXPECT_EQ(errors[3].ToString(),
             "kind: must be one of UserSignal, UserSegment, SessionJob, got \"U\xEF\xBF\xBD\"");
 }
 

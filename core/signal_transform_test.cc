@@ -142,6 +142,26 @@ TEST_F(SignalTransformTest, FailsBadEventsWithAStableReason) {
   }
 }
 
+// Events are data we do not control: bytes that are not UTF-8 fail the event
+// (simdjson validates UTF-8) with a stable reason, and the failure's message
+// is itself text that can go into JSON (a dead letter, a log line).
+TEST_F(SignalTransformTest, FailsAnEventThatIsNotUtf8) {
+  Build();
+  for (std::string_view payload :
+       {std::string_view("{\"user_id\":\"u\xff\",\"event_time\":1}"),
+        std::string_view("{\"user_id\":\"u\",\"event_time\":1,\"q\":{\"c\xc3\x28ty\":1}}"),
+        std::string_view("{\"user_id\":\"u\",\"event_time\":1,\"s\":\"\xed\xa0\x80\"}")}) {
+    EXPECT_EQ(Apply(payload), TransformOutcome::kFailed) << payload;
+    EXPECT_EQ(error_.reason, "not_json") << error_.message;
+    EXPECT_NE(error_.message.find("UTF"), std::string::npos) << error_.message;
+    EXPECT_NO_THROW(json(error_.message).dump());
+  }
+  // Valid non-ASCII text passes through unchanged.
+  ASSERT_EQ(Apply("{\"user_id\":\"u\xc3\xa9\",\"event_time\":1}"), TransformOutcome::kEmitted)
+      << error_.message;
+  EXPECT_EQ(record_.user_id, "u\xc3\xa9");
+}
+
 TEST_F(SignalTransformTest, ErrorMessagesNameThePointer) {
   Build({{"userIdField", "/who"}});
   ASSERT_EQ(Apply(R"({"event_time":1})"), TransformOutcome::kFailed);

@@ -34,13 +34,13 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from usp_e2e import (Checks, KcatProducer, LocalPlatform, eventually, http_json, iso,  # noqa: E402
-                     now_ms)
+from usp_e2e import (Checks, LocalPlatform, eventually, http_json, iso, now_ms)  # noqa: E402
 
 PARTITIONS = 6
 WINDOW_MS = 10 * 1000  # cr-engagement's sliding window
@@ -188,6 +188,57 @@ class Workload:
         return counts
 
 
+class PacedKcat:
+    """Lines `key<TAB>json` into one topic through a long-running kcat, with
+    at most 5 produce requests in flight.
+
+    Why (the CI stall of this test): the embedded broker is librdkafka's mock
+    cluster in `uspctl local`, one thread serving every connection, which
+    reads one request per connection per poll round. With kcat's defaults
+    (linger.ms=5, up to 1,000,000 requests in flight) 2,000 events/s become
+    ~200 small ProduceRequests/s pipelined on one connection. When that
+    thread is short of CPU (2 cores, ~20 workers replaying after kill -9s)
+    they pile up unread in its socket buffer (megabytes, measured with
+    `ss`); once the oldest is older than socket.timeout.ms (60 s) kcat drops
+    the connection, sees "1/1 brokers are down" and exits ("terminating")
+    with events undelivered. With 5 requests in flight the backlog stays in
+    kcat's queue, where it turns into larger batches (fewer requests for the
+    broker to read) instead of timing out on the wire."""
+
+    def __init__(self, bootstrap, topic):
+        self.topic = topic
+        self.proc = subprocess.Popen(
+            ["kcat", "-P", "-b", bootstrap, "-t", topic, "-K", "\t",
+             "-X", "linger.ms=20", "-X", "max.in.flight.requests.per.connection=5"],
+            stdin=subprocess.PIPE, text=True)
+
+    def send(self, key, event):
+        self.proc.stdin.write(key + "\t" + json.dumps(event, separators=(",", ":")) + "\n")
+
+    def close(self, timeout=600):
+        """Closes kcat's input and waits until it has delivered everything
+        (progress every 30 s); its exit status (0: all delivered)."""
+        self.proc.stdin.close()
+        start = time.time()
+        while True:
+            try:
+                return self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                waited = time.time() - start
+                if waited >= timeout:
+                    self.proc.kill()
+                    self.proc.wait()
+                    raise RuntimeError("kcat into %s still delivering after %.0f s" %
+                                       (self.topic, waited))
+                print("# kcat into %s still delivering after %.0f s" % (self.topic, waited),
+                      flush=True)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 class OffsetMonitor(threading.Thread):
     """Polls every worker's /status; keeps each (job, topic, partition)'s
     committed offsets in the order observed and notes any step backwards."""
@@ -258,6 +309,7 @@ def main():
     work = Workload(args.events, args.users)
     plat = LocalPlatform(args.build_dir, RESOURCES, PARTITIONS, prefix="usp-crash-")
     monitor = None
+    producers = {}
     try:
         if not checks.check("uspctl local starts every job", plat.wait_started()):
             return 1
@@ -267,8 +319,8 @@ def main():
             return 1
         monitor = OffsetMonitor(plat)
         monitor.start()
-        producers = {t: KcatProducer(plat.bootstrap, t) for t in ("events.search",
-                                                                    "events.booking")}
+        producers = {t: PacedKcat(plat.bootstrap, t) for t in ("events.search",
+                                                                 "events.booking")}
         kills = {j: 0 for j in JOBS}
         kill_log = []
         thresholds = [args.events * k // 10 for k in range(1, 10)]
@@ -296,9 +348,13 @@ def main():
             for p in producers.values():
                 p.proc.stdin.flush()
             time.sleep(0.01)
-        for p in producers.values():
-            p.close()
         produce_s = time.time() - start
+        delivered = {t: p.close() for t, p in producers.items()}
+        print("# kcat delivered everything %.1f s after the last event" %
+              (time.time() - start - produce_s), flush=True)
+        if not checks.check("kcat delivered every event (exit status per topic: %s)" %
+                            json.dumps(delivered), all(rc == 0 for rc in delivered.values())):
+            return checks.summary()
         print("# produced %d events in %.1f s; kills per job %s" %
               (args.events, produce_s, json.dumps(kills)), flush=True)
         checks.check("at least 9 kill -9s of each job's workers under load (%s)" %
@@ -403,6 +459,8 @@ def main():
     except Exception as e:  # a stuck producer or broker: fail with the logs
         checks.check("the run completed without an error (%s: %s)" % (type(e).__name__, e), False)
     finally:
+        for p in producers.values():
+            p.kill()  # before the broker goes: its errors would only confuse the logs
         if monitor and monitor.is_alive():
             monitor.stop()
         plat.stop(dump_logs=checks.failed > 0)
