@@ -15,8 +15,8 @@ const char* kPlatforms[] = {"ios", "android", "web"};
 const char* kLocales[] = {"en-US", "fr-FR", "ja-JP", "pt-PT", "de-DE", "es-MX"};
 const char* kUserAgents[] = {"Airbnb/24.47.1 (iPhone15,2; iOS 17.1.2; Scale/3.00)",
                              "Airbnb/24.46.0 (Android 14; Pixel 8; Build/UQ1A.240105.004)",
-                             "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 "
-                             "Version/17.1 Safari/605.1.15"};
+                             ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 "
+                              "Version/17.1 Safari/605.1.15")};
 const char* kExperiments[] = {"search_ranker_v7",    "map_pins_b",   "flex_dates_c",
                               "price_display_total", "photo_tour_a", "wishlist_nudge_b"};
 const char* kRoomTypes[] = {"entire_home", "private_room", "hotel_room", "shared_room"};

@@ -10,5 +10,6 @@ int LoadEvents(const Flags& flags);   // loaders.cc
 int LoadSignals(const Flags& flags);  // loaders.cc
 int RawCopy(const Flags& flags);      // raw_copy.cc
 int RunUntil(const Flags& flags);     // run_until.cc
+int Latency(const Flags& flags);      // latency_probe.cc (R6)
 
 }  // namespace usp::bench
