@@ -172,14 +172,24 @@ std::vector<std::string> SessionWindowOperator::TakeChangedUsers() {
   return out;
 }
 
-std::optional<std::string> SessionWindowOperator::SerializeUserState(
-    std::string_view user_id) const {
+std::optional<json> SessionWindowOperator::UserStateJson(std::string_view user_id) const {
   auto it = users_.find(user_id);
   if (it == users_.end()) return std::nullopt;
-  json state = {{"format", kStateFormat},
-                {"window", ToString(config_.window.type)},
-                {"windows", it->second.windows->ToState(config_)}};
-  return state.dump(-1, ' ', false, json::error_handler_t::replace);
+  return json{{"format", kStateFormat},
+              {"window", ToString(config_.window.type)},
+              {"windows", it->second.windows->ToState(config_)}};
+}
+
+int64_t SessionWindowOperator::UserDeadline(std::string_view user_id) const {
+  auto it = users_.find(user_id);
+  return it == users_.end() ? kNoDeadline : it->second.deadline;
+}
+
+std::optional<std::string> SessionWindowOperator::SerializeUserState(
+    std::string_view user_id) const {
+  std::optional<json> state = UserStateJson(user_id);
+  if (!state) return std::nullopt;
+  return state->dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Status SessionWindowOperator::RestoreUserState(std::string_view user_id, std::string_view state) {
@@ -215,12 +225,15 @@ Status SessionWindowOperator::RestoreUserState(std::string_view user_id, std::st
   return Status::Ok();
 }
 
+json SessionWindowOperator::OperatorStateJson() const {
+  return {{"format", kStateFormat},
+          {"watermark", watermark_ == kNoWatermark ? json(nullptr) : json(watermark_)},
+          {"last_version", last_version_},
+          {"stats", StatsToJson(stats_)}};
+}
+
 std::string SessionWindowOperator::SerializeOperatorState() const {
-  json state = {{"format", kStateFormat},
-                {"watermark", watermark_ == kNoWatermark ? json(nullptr) : json(watermark_)},
-                {"last_version", last_version_},
-                {"stats", StatsToJson(stats_)}};
-  return state.dump();
+  return OperatorStateJson().dump();
 }
 
 Status SessionWindowOperator::RestoreOperatorState(std::string_view state) {

@@ -110,11 +110,18 @@ class SessionWindowOperator {
   // A user without state (SerializeUserState gives nullopt) is a tombstone.
   std::vector<std::string> TakeChangedUsers();
   std::optional<std::string> SerializeUserState(std::string_view user_id) const;
+  // The same document before dumping (nullopt: no state), and the user's
+  // next deadline (the smallest watermark at which Advance has something to
+  // do for it; kNoDeadline when none or no state). For callers that embed
+  // the state in a larger document without a dump/parse round trip.
+  std::optional<nlohmann::json> UserStateJson(std::string_view user_id) const;
+  int64_t UserDeadline(std::string_view user_id) const;
   // Replaces the user's state. REQUIRES: produced by an operator of a job
   // with the same window and aggregations.
   Status RestoreUserState(std::string_view user_id, std::string_view state);
   // Watermark, last version and stats.
   std::string SerializeOperatorState() const;
+  nlohmann::json OperatorStateJson() const;  // the same before dumping
   Status RestoreOperatorState(std::string_view state);
 
  private:

@@ -137,6 +137,48 @@ Result<SessionJobProcessor::Loaded> SessionJobProcessor::Load(
   return loaded;
 }
 
+Result<std::unique_ptr<SessionJobProcessor::Loaded>> SessionJobProcessor::Acquire(
+    std::string_view key, int32_t partition, const std::optional<std::string>& state) {
+  if (auto it = cache_.find(key); it != cache_.end() && it->second.loaded != nullptr) {
+    std::unique_ptr<Loaded> cached = std::move(it->second.loaded);
+    if (state.has_value() && it->second.partition == partition && it->second.state == *state) {
+      ++stats_.cache_hits;
+      return cached;
+    }
+  }
+  ++stats_.cache_misses;
+  auto loaded = Load(key, state);
+  if (!loaded.ok()) return loaded.status();
+  return std::make_unique<Loaded>(std::move(loaded).value());
+}
+
+void SessionJobProcessor::Keep(std::string_view key, int32_t partition,
+                               std::unique_ptr<Loaded> loaded,
+                               const std::optional<std::string>& state) {
+  auto it = cache_.find(key);
+  if (!state.has_value() || options_.cache_users == 0) {
+    if (it != cache_.end()) cache_.erase(it);
+    return;
+  }
+  if (it == cache_.end()) {
+    if (cache_.size() >= options_.cache_users) cache_.clear();
+    it = cache_.emplace(std::string(key), CacheEntry{}).first;
+  }
+  it->second.partition = partition;
+  it->second.state = *state;
+  it->second.loaded = std::move(loaded);
+}
+
+void SessionJobProcessor::ForgetPartitions(const std::vector<int32_t>& partitions) {
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    if (std::find(partitions.begin(), partitions.end(), it->second.partition) != partitions.end()) {
+      it = cache_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 Status SessionJobProcessor::Finish(std::string_view key, Loaded* loaded,
                                    std::vector<SessionResult> results, int64_t now,
                                    ProcessorEffects* out) {
@@ -145,45 +187,37 @@ Status SessionJobProcessor::Finish(std::string_view key, Loaded* loaded,
   }
   stats_.results += static_cast<int64_t>(results.size());
 
-  std::optional<std::string> windows = loaded->op.SerializeUserState(key);
+  // Built in place (no dump/parse round trip through the operator's
+  // serialized forms); the bytes are the same as before.
+  std::optional<json> windows = loaded->op.UserStateJson(key);
   std::optional<int64_t> timer;
-  json doc;
   if (windows.has_value()) {
-    json w = json::parse(*windows, nullptr, /*allow_exceptions=*/false);
-    if (w.is_discarded() || !w.is_object() || !w.contains("windows")) {
-      return Status::Internal("session user state is not an object");
-    }
+    if (!windows->contains("windows")) return Status::Internal("session user state is not an object");
     // The user's next deadline (an event-time watermark value).
-    auto restored = job_.spec.window.type == WindowType::kSliding
-                        ? session_internal::SlidingWindowsFromState(*config_, w["windows"])
-                        : session_internal::SessionWindowsFromState(*config_, w["windows"]);
-    if (!restored.ok()) return restored.status();
-    const int64_t deadline = (*restored)->Deadline(*config_);
+    const int64_t deadline = loaded->op.UserDeadline(key);
     if (deadline != session_internal::kNoDeadline) {
       timer = std::max(deadline, now + options_.recheck_ms);
     }
     // Identities older than every window left cannot be counted twice.
-    const int64_t oldest = OldestWindowStart(w["windows"], job_.spec.window.slide_ms);
+    const int64_t oldest = OldestWindowStart((*windows)["windows"], job_.spec.window.slide_ms);
+    std::erase_if(loaded->seen, [&](const auto& entry) { return entry.second < oldest; });
     json seen = json::object();
-    for (const auto& [id, t] : loaded->seen) {
-      if (t >= oldest) seen[id] = t;
-    }
-    doc = {{"format", kStateFormat},
-           {"operator", json::parse(loaded->op.SerializeOperatorState())},
-           {"windows", std::move(w)},
-           {"timer", timer.has_value() ? json(*timer) : json(nullptr)},
-           {"seen", std::move(seen)}};
-  }
-  out->state_changed = true;
-  if (windows.has_value()) {
+    for (const auto& [id, t] : loaded->seen) seen[id] = t;
+    json doc = {{"format", kStateFormat},
+                {"operator", loaded->op.OperatorStateJson()},
+                {"windows", std::move(*windows)},
+                {"timer", timer.has_value() ? json(*timer) : json(nullptr)},
+                {"seen", std::move(seen)}};
     out->state = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   } else {
     out->state.reset();  // every window finalized: nothing left for this user
   }
+  out->state_changed = true;
   if (loaded->timer != timer) {
     if (loaded->timer.has_value()) out->timers_to_cancel.push_back(*loaded->timer);
     if (timer.has_value()) out->timers_to_set.push_back(*timer);
   }
+  loaded->timer = timer;  // as a Load of the new state would read it
   return Status::Ok();
 }
 
@@ -199,12 +233,14 @@ Status SessionJobProcessor::Process(std::string_view key, std::string_view recor
   }
   const int64_t event_time = view->event_time;
   const int64_t now = clock_->NowMs();
-  PartitionTime& p = Partition(PartitionForKey(key, options_.source_partitions), now);
+  const int32_t partition = PartitionForKey(key, options_.source_partitions);
+  PartitionTime& p = Partition(partition, now);
   // The watermark this record is judged against excludes the record itself.
   const int64_t before = Watermark(p, now);
 
-  auto loaded = Load(key, state);
-  if (!loaded.ok()) return loaded.status();
+  auto acquired = Acquire(key, partition, state);
+  if (!acquired.ok()) return acquired.status();
+  std::unique_ptr<Loaded> loaded = std::move(acquired).value();
   std::vector<SessionResult> results;
   if (before != kNoWatermark) results = loaded->op.Advance(before, now);
 
@@ -251,7 +287,9 @@ Status SessionJobProcessor::Process(std::string_view key, std::string_view recor
   if (after != kNoWatermark) {
     for (SessionResult& r : loaded->op.Advance(after, now)) results.push_back(std::move(r));
   }
-  return Finish(key, &*loaded, std::move(results), now, out);
+  USP_RETURN_IF_ERROR(Finish(key, loaded.get(), std::move(results), now, out));
+  Keep(key, partition, std::move(loaded), out->state);
+  return Status::Ok();
 }
 
 Status SessionJobProcessor::OnTimer(std::string_view key, int64_t at_ms,
@@ -260,15 +298,18 @@ Status SessionJobProcessor::OnTimer(std::string_view key, int64_t at_ms,
   ++stats_.timers;
   if (!state.has_value()) return Status::Ok();
   const int64_t now = std::max(clock_->NowMs(), at_ms);
-  auto loaded = Load(key, state);
-  if (!loaded.ok()) return loaded.status();
+  const int32_t partition = PartitionForKey(key, options_.source_partitions);
+  auto acquired = Acquire(key, partition, state);
+  if (!acquired.ok()) return acquired.status();
+  std::unique_ptr<Loaded> loaded = std::move(acquired).value();
   // The worker removes the fired timer itself.
   if (loaded->timer == at_ms) loaded->timer.reset();
-  const int64_t w =
-      Watermark(Partition(PartitionForKey(key, options_.source_partitions), now), now);
+  const int64_t w = Watermark(Partition(partition, now), now);
   std::vector<SessionResult> results;
   if (w != kNoWatermark) results = loaded->op.Advance(w, now);
-  return Finish(key, &*loaded, std::move(results), now, out);
+  USP_RETURN_IF_ERROR(Finish(key, loaded.get(), std::move(results), now, out));
+  Keep(key, partition, std::move(loaded), out->state);
+  return Status::Ok();
 }
 
 }  // namespace usp

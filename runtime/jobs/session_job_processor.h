@@ -64,6 +64,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/session/session_job.h"
@@ -83,6 +84,11 @@ struct SessionJobProcessorOptions {
   int32_t source_partitions = 1;    // partitions of the signal topics (> 0)
   int64_t idle_timeout_ms = 10000;  // <= 0: sources are never idle, no wall-clock fallback
   int64_t recheck_ms = 1000;        // a user's timer is at least this far ahead
+  // Users whose decoded state is kept between records (0: none). A cached
+  // user is used only when the state the worker passes in is byte for byte
+  // the state this processor last produced for it; the stored state stays
+  // the source of truth. When full, the cache is emptied.
+  size_t cache_users = 50000;
 };
 
 struct SessionJobStats {
@@ -94,6 +100,8 @@ struct SessionJobStats {
   int64_t results = 0;       // session records emitted
   int64_t timers = 0;        // timers handled
   int64_t duplicates = 0;    // records already applied (same signal and event_id): skipped
+  int64_t cache_hits = 0;    // records and timers that used the cached decoded state
+  int64_t cache_misses = 0;  // ... that decoded the stored state
 };
 
 class SessionJobProcessor : public KeyedProcessor {
@@ -108,6 +116,7 @@ class SessionJobProcessor : public KeyedProcessor {
                  const std::optional<std::string>& state, ProcessorEffects* out) override;
   Status OnTimer(std::string_view key, int64_t at_ms, const std::optional<std::string>& state,
                  ProcessorEffects* out) override;
+  void ForgetPartitions(const std::vector<int32_t>& partitions) override;
 
   // The event-time watermark of a source partition (kNoWatermark: none yet),
   // as used now (idle rules applied).
@@ -139,6 +148,14 @@ class SessionJobProcessor : public KeyedProcessor {
   PartitionTime& Partition(int32_t partition, int64_t now);
   int64_t Watermark(PartitionTime& p, int64_t now);
   Result<Loaded> Load(std::string_view key, const std::optional<std::string>& state) const;
+  // The user's decoded state: the cached one when `state` is what this
+  // processor last produced for the user, else Load. The cache entry is
+  // taken (a failed or skipped record leaves no entry behind).
+  Result<std::unique_ptr<Loaded>> Acquire(std::string_view key, int32_t partition,
+                                          const std::optional<std::string>& state);
+  // Caches `loaded` as the decoded form of `state` (nullopt: forgets the user).
+  void Keep(std::string_view key, int32_t partition, std::unique_ptr<Loaded> loaded,
+            const std::optional<std::string>& state);
   // Emits `results`, stores the user's state and re-arms its timer.
   Status Finish(std::string_view key, Loaded* loaded, std::vector<SessionResult> results,
                 int64_t now, ProcessorEffects* out);
@@ -151,6 +168,16 @@ class SessionJobProcessor : public KeyedProcessor {
   std::map<int32_t, PartitionTime> partitions_;
   simdjson::dom::parser parser_;
   SessionJobStats stats_;
+  struct CacheEntry {
+    int32_t partition = 0;
+    std::string state;               // the state bytes `loaded` was serialized to
+    std::unique_ptr<Loaded> loaded;  // null while taken
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  std::unordered_map<std::string, CacheEntry, KeyHash, std::equal_to<>> cache_;
 };
 
 }  // namespace usp

@@ -325,5 +325,146 @@ TEST(SessionJobOnStatefulWorker, TimersCloseWindowsThroughTheWorker) {
   fs::remove_all(dir, ec);
 }
 
+// The decoded-state cache must not change anything: a processor with it and
+// one without, fed the same records, timers and states (late events within
+// and beyond the lateness, replayed duplicates, several users on two
+// partitions), produce byte-identical effects.
+class SessionCacheParityTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SessionCacheParityTest, CachedAndUncachedProcessorsProduceIdenticalEffects) {
+  LoadedResource resource = Load(R"(apiVersion: usp.dev/v1alpha1
+kind: SessionJob
+metadata:
+  name: engagement
+spec:
+  signals: [searches]
+  window: )" + GetParam() + R"(
+  aggregations:
+    - {name: n, fn: count}
+    - {name: d, fn: distinct_count, field: /attributes/destination}
+    - {name: top, fn: top_k, field: /attributes/destination, k: 2}
+    - {name: g, fn: max, field: /attributes/guests}
+  allowedLateness: 2m
+)");
+  ASSERT_TRUE(resource.session_job.has_value());
+  FakeClock clock;
+  clock.now_ms = kB;
+  SessionJobProcessorOptions cached_options;
+  cached_options.source_partitions = 2;
+  cached_options.idle_timeout_ms = 0;
+  SessionJobProcessorOptions plain_options = cached_options;
+  plain_options.cache_users = 0;
+  auto cached = std::move(SessionJobProcessor::Create(*resource.session_job, &clock, cached_options)).value();
+  auto plain = std::move(SessionJobProcessor::Create(*resource.session_job, &clock, plain_options)).value();
+
+  std::map<std::string, std::optional<std::string>> states;
+  std::set<std::pair<int64_t, std::string>> timers;
+  auto same = [&](const ProcessorEffects& a, const ProcessorEffects& b, const std::string& what) {
+    EXPECT_EQ(a.state_changed, b.state_changed) << what;
+    EXPECT_EQ(a.state, b.state) << what;
+    ASSERT_EQ(a.outputs.size(), b.outputs.size()) << what;
+    for (size_t i = 0; i < a.outputs.size(); ++i) {
+      EXPECT_EQ(a.outputs[i].key, b.outputs[i].key) << what;
+      EXPECT_EQ(a.outputs[i].value, b.outputs[i].value) << what;
+      EXPECT_EQ(a.outputs[i].timestamp_ms, b.outputs[i].timestamp_ms) << what;
+    }
+    EXPECT_EQ(a.timers_to_set, b.timers_to_set) << what;
+    EXPECT_EQ(a.timers_to_cancel, b.timers_to_cancel) << what;
+  };
+  auto apply = [&](const std::string& user, const ProcessorEffects& e) {
+    if (e.state_changed) states[user] = e.state;
+    for (int64_t t : e.timers_to_cancel) timers.erase({t, user});
+    for (int64_t t : e.timers_to_set) timers.insert({t, user});
+  };
+  const std::vector<std::string> destinations = {"Paris", "Rome", "Oslo", "Lima"};
+  uint64_t rng = 42;
+  auto next = [&](uint64_t n) {
+    rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (rng >> 33) % n;
+  };
+  std::vector<std::string> sent;  // records already fed (replayed as duplicates)
+  int64_t event_time = kB;
+  size_t outputs = 0;
+  for (int i = 0; i < 600; ++i) {
+    clock.now_ms += 1000;
+    if (next(10) == 0 && !timers.empty()) {  // the earliest timer fires
+      auto [at, user] = *timers.begin();
+      timers.erase(timers.begin());
+      clock.now_ms = std::max(clock.now_ms, at);
+      ProcessorEffects a, b;
+      ASSERT_TRUE(cached->OnTimer(user, at, states[user], &a).ok());
+      ASSERT_TRUE(plain->OnTimer(user, at, states[user], &b).ok());
+      same(a, b, "timer " + std::to_string(i));
+      apply(user, a);
+      outputs += a.outputs.size();
+      continue;
+    }
+    std::string record;
+    if (next(12) == 0 && !sent.empty()) {
+      record = sent[next(sent.size())];  // a replay upstream
+    } else {
+      event_time += static_cast<int64_t>(next(40)) * 1000;
+      const int64_t late = next(8) == 0 ? static_cast<int64_t>(next(6)) * M : 0;
+      record = SignalJson("u" + std::to_string(next(7)), "searches", event_time - late,
+                          {{"destination", destinations[next(destinations.size())]},
+                           {"guests", static_cast<int>(next(5))}});
+      sent.push_back(record);
+    }
+    auto key = cached->KeyOf(record);
+    ASSERT_TRUE(key.ok());
+    ProcessorEffects a, b;
+    ASSERT_TRUE(cached->Process(*key, record, states[*key], &a).ok());
+    ASSERT_TRUE(plain->Process(*key, record, states[*key], &b).ok());
+    same(a, b, "record " + std::to_string(i));
+    apply(*key, a);
+    outputs += a.outputs.size();
+  }
+  EXPECT_GT(outputs, 10u) << "the stream must close windows";
+  EXPECT_GT(cached->stats().cache_hits, 300);
+  EXPECT_EQ(plain->stats().cache_hits, 0);
+  EXPECT_GT(cached->stats().duplicates, 0);
+  EXPECT_EQ(cached->stats().duplicates, plain->stats().duplicates);
+  EXPECT_EQ(cached->stats().dropped_late, plain->stats().dropped_late);
+  EXPECT_GT(cached->stats().late + cached->stats().dropped_late, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Windows, SessionCacheParityTest,
+                         ::testing::Values("{type: sliding, size: 10m, slide: 5m}",
+                                           "{type: session, gap: 3m}"));
+
+TEST_F(SessionJobProcessorTest, TheCacheIsUsedOnlyForTheStateItProducedAndForgetsMovedPartitions) {
+  Make("{type: session, gap: 10m}", "0s");
+  SessionJobProcessorOptions plain_options;
+  plain_options.source_partitions = 1;
+  plain_options.idle_timeout_ms = 0;
+  plain_options.cache_users = 0;
+  auto plain = std::move(SessionJobProcessor::Create(*resource_.session_job, &clock_, plain_options)).value();
+
+  Feed("u1", kB + 1 * M);
+  const std::optional<std::string> first = states_["u1"];
+  Feed("u1", kB + 2 * M);
+  EXPECT_EQ(processor_->stats().cache_hits, 1);
+  // Another owner's older (or different) state for u1: not what the cache
+  // holds, so it is decoded, and the result is what it would be without cache.
+  const std::string record = SignalJson("u1", "searches", kB + 3 * M);
+  ProcessorEffects a, b;
+  ASSERT_TRUE(processor_->Process("u1", record, first, &a).ok());
+  ASSERT_TRUE(plain->Process("u1", record, first, &b).ok());
+  EXPECT_EQ(processor_->stats().cache_hits, 1);
+  EXPECT_EQ(processor_->stats().cache_misses, 2);  // u1's first record, and this one
+  EXPECT_EQ(a.state, b.state);
+  EXPECT_EQ(json::parse(*a.state)["windows"], json::parse(*b.state)["windows"]);
+  // The cache now holds that result; a hand-over of the partition drops it.
+  ProcessorEffects c;
+  ASSERT_TRUE(processor_->Process("u1", SignalJson("u1", "searches", kB + 4 * M), a.state, &c).ok());
+  EXPECT_EQ(processor_->stats().cache_hits, 2);
+  processor_->ForgetPartitions({0});
+  ProcessorEffects d;
+  ASSERT_TRUE(processor_->Process("u1", SignalJson("u1", "searches", kB + 5 * M), c.state, &d).ok());
+  EXPECT_EQ(processor_->stats().cache_hits, 2);
+  EXPECT_EQ(processor_->stats().cache_misses, 3);
+  EXPECT_EQ(json::parse(*d.state)["seen"].size(), 4u);  // 1m (in `first`), 3m, 4m, 5m
+}
+
 }  // namespace
 }  // namespace usp

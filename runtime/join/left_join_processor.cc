@@ -4,8 +4,90 @@
 
 #include "core/signal_record.h"
 #include "runtime/state/changelog_reader.h"
+#include "runtime/state/state_codec.h"
 
 namespace usp {
+
+namespace {
+
+constexpr char kJoinStateBinary = '\x02';
+
+}  // namespace
+
+std::string EncodeStoredJoinState(const JoinState& state) {
+  using namespace state_codec;
+  size_t size = 16;
+  for (const auto& l : state.lefts) size += 64 + l.topic.size() + l.doc.size();
+  for (const auto& r : state.rights) size += 32 + r.doc.size();
+  std::string out;
+  out.reserve(size);
+  out.push_back(kJoinStateBinary);
+  PutVarint(state.lefts.size(), &out);
+  for (const auto& l : state.lefts) {
+    PutFixed64(l.event_time, &out);
+    PutBytes(l.topic, &out);
+    PutFixed64(l.partition, &out);
+    PutFixed64(l.offset, &out);
+    PutBytes(l.doc, &out);
+    PutFixed64(l.expires_at, &out);
+    PutFixed64(l.version, &out);
+    out.push_back(l.right_time ? '\x01' : '\x00');
+    if (l.right_time) PutFixed64(*l.right_time, &out);
+  }
+  PutVarint(state.rights.size(), &out);
+  for (const auto& r : state.rights) {
+    PutFixed64(r.event_time, &out);
+    PutBytes(r.doc, &out);
+    PutFixed64(r.expires_at, &out);
+  }
+  return out;
+}
+
+Result<JoinState> DecodeStoredJoinState(std::string_view bytes) {
+  using namespace state_codec;
+  if (!bytes.empty() && bytes.front() == '{') return DecodeJoinState(bytes);  // format 1
+  if (bytes.empty() || bytes.front() != kJoinStateBinary) {
+    return Status::InvalidArgument("corrupt join state: unknown format");
+  }
+  std::string_view in = bytes.substr(1);
+  const Status corrupt = Status::InvalidArgument("corrupt join state: truncated");
+  JoinState state;
+  uint64_t n = 0;
+  if (!GetVarint(&in, &n) || n > in.size()) return corrupt;
+  state.lefts.resize(n);
+  for (auto& l : state.lefts) {
+    std::string_view topic, doc;
+    int64_t partition = 0;
+    if (!GetFixed64(&in, &l.event_time) || !GetBytes(&in, &topic) ||
+        !GetFixed64(&in, &partition) || !GetFixed64(&in, &l.offset) || !GetBytes(&in, &doc) ||
+        !GetFixed64(&in, &l.expires_at) || !GetFixed64(&in, &l.version) || in.empty()) {
+      return corrupt;
+    }
+    l.topic.assign(topic);
+    l.partition = static_cast<int32_t>(partition);
+    l.doc.assign(doc);
+    const char has_right = in.front();
+    in.remove_prefix(1);
+    if (has_right == '\x01') {
+      int64_t t = 0;
+      if (!GetFixed64(&in, &t)) return corrupt;
+      l.right_time = t;
+    } else if (has_right != '\x00') {
+      return corrupt;
+    }
+  }
+  if (!GetVarint(&in, &n) || n > in.size()) return corrupt;
+  state.rights.resize(n);
+  for (auto& r : state.rights) {
+    std::string_view doc;
+    if (!GetFixed64(&in, &r.event_time) || !GetBytes(&in, &doc) || !GetFixed64(&in, &r.expires_at)) {
+      return corrupt;
+    }
+    r.doc.assign(doc);
+  }
+  if (!in.empty()) return Status::InvalidArgument("corrupt join state: trailing bytes");
+  return state;
+}
 
 Result<std::unique_ptr<LeftJoinProcessor>> LeftJoinProcessor::Create(
     const UserSignal& signal, std::vector<std::string> left_topics,
@@ -109,7 +191,7 @@ Status LeftJoinProcessor::ProcessRecord(const SourceRecordMeta& meta, std::strin
   }
   JoinState join_state;
   if (state && !state->empty()) {
-    auto decoded = DecodeJoinState(*state);
+    auto decoded = DecodeStoredJoinState(*state);
     if (!decoded.ok()) return decoded.status();
     join_state = std::move(decoded).value();
   }
@@ -119,7 +201,7 @@ Status LeftJoinProcessor::ProcessRecord(const SourceRecordMeta& meta, std::strin
     if (join_state.empty()) {
       out->state.reset();
     } else {
-      out->state = EncodeJoinState(join_state);
+      out->state = EncodeStoredJoinState(join_state);
     }
   }
   return Emit(result_, &meta, out);
@@ -129,7 +211,7 @@ Status LeftJoinProcessor::OnTimer(std::string_view key, int64_t at_ms,
                                   const std::optional<std::string>& state,
                                   ProcessorEffects* out) {
   if (!state || state->empty()) return Status::Ok();  // stale: nothing left
-  auto decoded = DecodeJoinState(*state);
+  auto decoded = DecodeStoredJoinState(*state);
   if (!decoded.ok()) return decoded.status();
   JoinState join_state = std::move(decoded).value();
   result_.Clear();
@@ -139,7 +221,7 @@ Status LeftJoinProcessor::OnTimer(std::string_view key, int64_t at_ms,
     if (join_state.empty()) {
       out->state.reset();
     } else {
-      out->state = EncodeJoinState(join_state);
+      out->state = EncodeStoredJoinState(join_state);
     }
   }
   return Emit(result_, nullptr, out);
@@ -164,6 +246,7 @@ Result<LeftJoinJob> MakeLeftJoinJob(const UserSignal& signal, Clock* clock) {
   out.job.output_topic = spec.output_topic;
   out.job.changelog_topic = ChangelogTopic("UserSignal", signal.metadata.name);
   out.dead_letter_topic = spec.dead_letter_topic;
+  out.job.dead_letter_topic = spec.dead_letter_topic;
   std::string left = spec.left_event_source->kafka_topic;
   std::string right = spec.right_event_source->kafka_topic;
   if (NeedsRepartition(signal)) {

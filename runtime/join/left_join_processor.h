@@ -72,6 +72,18 @@ class LeftJoinProcessor : public KeyedProcessor {
   int64_t bad_records_ = 0;
 };
 
+// The join state as the processor stores it (inside the worker's state
+// envelope). Format 2, binary: 0x02, varint count of lefts, per left
+// (fixed64 event time, bytes topic, fixed64 partition, fixed64 offset, bytes
+// doc, fixed64 expires_at, fixed64 version, 0x00 | 0x01 fixed64 right
+// time), varint count of rights, per right (fixed64 event time, bytes doc,
+// fixed64 expires_at); bytes = varint length + raw bytes, so the event
+// documents are copied, not escaped. Format 1 is core/join's JSON
+// (EncodeJoinState, first byte '{'): DecodeStoredJoinState reads both, so a
+// state written by an older worker restores unchanged.
+std::string EncodeStoredJoinState(const JoinState& state);
+Result<JoinState> DecodeStoredJoinState(std::string_view bytes);
+
 // True when the join key is not the user id (userIdField is not
 // /left<left joinKeyField>): the sources must be re-keyed first.
 bool NeedsRepartition(const UserSignal& signal);

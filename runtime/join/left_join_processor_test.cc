@@ -224,5 +224,53 @@ TEST_F(LeftJoinProcessorTest, FailStopsTheWorker) {
   EXPECT_NE(s.message().find("missing_join_key"), std::string::npos);
 }
 
+JoinState SampleJoinState() {
+  JoinState state;
+  JoinState::Left a;
+  a.event_time = 1'700'000'000'000;
+  a.topic = kLeft;
+  a.partition = 7;
+  a.offset = int64_t{1} << 33;
+  a.doc = R"({"user_id":"u1","q":"quote \" and \\ and \u00e9"})";
+  a.expires_at = a.event_time + kHour;
+  a.version = 42;
+  a.right_time = a.event_time + 5;
+  JoinState::Left b = a;
+  b.right_time.reset();
+  b.version = 0;
+  b.doc = std::string("{}\0binary\xff", 10);
+  state.lefts = {a, b};
+  state.rights = {{a.event_time + 5, R"({"listing_id":"l1"})", a.event_time + 2 * kHour}};
+  return state;
+}
+
+TEST(StoredJoinState, RoundTripsInTheBinaryFormatAndRejectsTruncation) {
+  const JoinState state = SampleJoinState();
+  const std::string bytes = EncodeStoredJoinState(state);
+  EXPECT_EQ(bytes[0], '\x02');
+  JoinState text = state;
+  text.lefts[1].doc = "{}";  // format 1 (JSON) cannot hold the binary document
+  EXPECT_LT(EncodeStoredJoinState(text).size(), EncodeJoinState(text).size())
+      << "documents are copied, not escaped";
+  auto decoded = DecodeStoredJoinState(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, state);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(DecodeStoredJoinState(std::string_view(bytes).substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(DecodeStoredJoinState(bytes + "x").ok());
+  auto empty = DecodeStoredJoinState(EncodeStoredJoinState(JoinState{}));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(StoredJoinState, TheFormerJsonFormatStillDecodes) {
+  JoinState state = SampleJoinState();
+  state.lefts[1].doc = "{}";  // format 1 documents are JSON text
+  auto decoded = DecodeStoredJoinState(EncodeJoinState(state));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, state);
+}
+
 }  // namespace
 }  // namespace usp

@@ -1,10 +1,13 @@
 #include "runtime/stateful/stateful_worker.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/murmur2.h"
+#include "runtime/state/state_codec.h"
 
 namespace usp {
 
@@ -32,13 +35,15 @@ void ProcessorEffects::Clear() {
   timers_to_cancel.clear();
 }
 
-std::string EncodeStateEnvelope(const StateEnvelope& e) {
-  nlohmann::json j = {{"o", e.offsets}};
-  if (e.state) j["s"] = *e.state;
-  return j.dump();
-}
+namespace {
 
-Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes) {
+// Binary envelope (format 2; the first byte tells the formats apart, a JSON
+// envelope always starts with '{'):
+//   0x02 | varint n | n x (varint len, topic, fixed64 offset) | 0x00 (no state)
+//                                                           | 0x01 state bytes (the rest)
+constexpr char kEnvelopeBinary = '\x02';
+
+Result<StateEnvelope> DecodeJsonEnvelope(std::string_view bytes) {
   nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("corrupt state envelope");
   StateEnvelope e;
@@ -48,6 +53,61 @@ Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes) {
   } catch (const nlohmann::json::exception& ex) {
     return Status::InvalidArgument(std::string("corrupt state envelope: ") + ex.what());
   }
+  return e;
+}
+
+}  // namespace
+
+void EncodeStateEnvelopeTo(const StateEnvelope& e, std::string* out) {
+  using namespace state_codec;
+  out->clear();
+  out->reserve(16 + e.offsets.size() * 24 + (e.state ? e.state->size() : 0));
+  out->push_back(kEnvelopeBinary);
+  PutVarint(e.offsets.size(), out);
+  for (const auto& [topic, offset] : e.offsets) {
+    PutBytes(topic, out);
+    PutFixed64(offset, out);
+  }
+  out->push_back(e.state ? '\x01' : '\x00');
+  if (e.state) out->append(*e.state);
+}
+
+std::string EncodeStateEnvelope(const StateEnvelope& e) {
+  std::string out;
+  EncodeStateEnvelopeTo(e, &out);
+  return out;
+}
+
+std::string EncodeJsonStateEnvelope(const StateEnvelope& e) {
+  nlohmann::json j = {{"o", e.offsets}};
+  if (e.state) j["s"] = *e.state;
+  return j.dump();
+}
+
+Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes) {
+  if (!bytes.empty() && bytes.front() == '{') return DecodeJsonEnvelope(bytes);  // format 1
+  if (bytes.empty() || bytes.front() != kEnvelopeBinary) {
+    return Status::InvalidArgument("corrupt state envelope: unknown format");
+  }
+  using namespace state_codec;
+  std::string_view in = bytes.substr(1);
+  StateEnvelope e;
+  uint64_t n = 0;
+  if (!GetVarint(&in, &n) || n > in.size()) {
+    return Status::InvalidArgument("corrupt state envelope: offsets");
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string_view topic;
+    int64_t offset = 0;
+    if (!GetBytes(&in, &topic) || !GetFixed64(&in, &offset)) {
+      return Status::InvalidArgument("corrupt state envelope: offset entry");
+    }
+    e.offsets.emplace(std::string(topic), offset);
+  }
+  if (in.empty() || (in.front() != '\x00' && in.front() != '\x01')) {
+    return Status::InvalidArgument("corrupt state envelope: state flag");
+  }
+  if (in.front() == '\x01') e.state = std::string(in.substr(1));
   return e;
 }
 
@@ -143,11 +203,17 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   for (int32_t p : parts) {
     if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::string("1")}}));
+    USP_RETURN_IF_ERROR(LoadTimers(p));
   }
   for (int32_t p : owned_) {
     if (std::binary_search(parts.begin(), parts.end(), p)) continue;
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::nullopt}}));
+    timers_.erase(p);
   }
+  std::vector<int32_t> moved;  // partitions gained or lost: processor caches of them are stale
+  std::set_symmetric_difference(owned_.begin(), owned_.end(), parts.begin(), parts.end(),
+                                std::back_inserter(moved));
+  if (!moved.empty()) processor_->ForgetPartitions(moved);
   slots_ = std::move(slots);
   tickets_.clear();
   outstanding_.clear();
@@ -172,6 +238,7 @@ Status StatefulWorker::Drain() {
 }
 
 Status StatefulWorker::DrainAndCommit() {
+  USP_RETURN_IF_ERROR(FlushStaged());
   USP_RETURN_IF_ERROR(Drain());
   return CommitDue(clock_->NowMs(), /*sync=*/true);
 }
@@ -242,13 +309,23 @@ Status StatefulWorker::Commit(int32_t partition, const std::string& key,
   }
   for (int64_t at : effects.timers_to_cancel) writes.push_back({TimerKey(at, key), std::nullopt});
   for (int64_t at : effects.timers_to_set) writes.push_back({TimerKey(at, key), std::string("1")});
-  USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
+  Stage(partition, writes);
+  if (!effects.timers_to_cancel.empty() || !effects.timers_to_set.empty()) {
+    auto& timers = timers_[partition];
+    for (int64_t at : effects.timers_to_cancel) timers.erase({at, key});
+    for (int64_t at : effects.timers_to_set) timers.emplace(at, key);
+  }
   // Outputs first. The changelog records wait until every output of this
   // ticket (and the changelog of every earlier ticket) is on its way: a
   // state that reached the changelog always has its outputs delivered, so a
   // new owner that skips a replayed record loses nothing (ReleaseChangelog).
   int outputs = 0;
   for (const auto& o : effects.outputs) {
+    if (RecordTooLarge(o.key, o.value, options_.max_record_bytes)) {
+      USP_RETURN_IF_ERROR(SendOversized(partition, o, ticket));
+      ++outputs;
+      continue;
+    }
     const bool dead_letter = !o.topic.empty();
     USP_RETURN_IF_ERROR(Send(dead_letter ? std::string_view(o.topic) : job_.output_topic,
                              dead_letter ? kAnyPartition : PartitionForKey(o.key, output_partitions_),
@@ -260,6 +337,45 @@ Status StatefulWorker::Commit(int32_t partition, const std::string& key,
   outstanding_[ticket] = Outstanding{outputs, 0, !writes.empty()};
   if (!writes.empty()) deferred_.push_back(DeferredChangelog{ticket, partition, std::move(writes)});
   return Status::Ok();
+}
+
+Status StatefulWorker::SendOversized(int32_t partition, const ProcessorOutput& o,
+                                     uint64_t ticket) {
+  // The producer would refuse it, on every restart: a dead letter instead,
+  // named by the source record it came from (none for a timer's output).
+  DeadLetterOrigin origin;
+  origin.source_partition = partition;
+  std::string key = o.key;
+  auto t = tickets_.find(ticket);
+  if (t != tickets_.end() && t->second.first < slots_.size()) {
+    const Slot& slot = slots_[t->second.first];
+    origin.source_topic = slot.topic;
+    origin.source_offset = t->second.second;
+    key = slot.topic + "-" + std::to_string(slot.partition) + "-" +
+          std::to_string(t->second.second);
+  }
+  const size_t bytes = o.key.size() + o.value.size();
+  const std::string message = job_.kind + " output record of " + std::to_string(bytes) +
+                              " bytes exceeds the " + std::to_string(options_.max_record_bytes) +
+                              "-byte record limit";
+  origin.job = job_.name;
+  origin.reason = "output_too_large";
+  origin.message = message;
+  const int64_t now = clock_->NowMs();
+  std::string letter;
+  BuildDeadLetter(origin, o.value, now, options_.max_record_bytes,
+                  options_.dead_letter_payload_prefix, &letter);
+  const std::string topic =
+      job_.dead_letter_topic.empty() ? "usp.dlq." + job_.name : job_.dead_letter_topic;
+  spdlog::warn("{}/{}: output for key {} from {}[{}]@{} dead-lettered to {}: {}", job_.kind,
+               job_.name, o.key, origin.source_topic, partition, origin.source_offset, topic,
+               message);
+  ++stats_.dead_lettered;
+  if (options_.metrics != nullptr) {
+    options_.metrics->Failed("output_too_large");
+    options_.metrics->DeadLettered();
+  }
+  return Send(topic, kAnyPartition, key, letter, now, ticket);
 }
 
 Status StatefulWorker::ReleaseChangelog() {
@@ -311,7 +427,7 @@ Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& 
     done_without_records();
     return Status::Ok();
   }
-  auto stored = store_->Get(m.partition, StateKey(*key));
+  auto stored = GetState(m.partition, *key);
   if (!stored.ok()) return stored.status();
   StateEnvelope envelope;
   if (stored->has_value()) {
@@ -331,19 +447,27 @@ Status StatefulWorker::ProcessMessage(size_t slot_index, const ConsumedMessage& 
   if (effects.state_changed) envelope.state = effects.state;
   envelope.offsets[topic] = m.offset;
   bool pending = false;
-  USP_RETURN_IF_ERROR(Commit(m.partition, *key, EncodeStateEnvelope(envelope), false, effects,
-                             ticket, &pending));
+  EncodeStateEnvelopeTo(envelope, &envelope_buffer_);
+  USP_RETURN_IF_ERROR(Commit(m.partition, *key, envelope_buffer_, false, effects, ticket,
+                             &pending));
   ++stats_.processed;
   if (!pending) done_without_records();
   return Status::Ok();
 }
 
 Status StatefulWorker::FireDueTimers(int64_t now_ms) {
+  std::vector<std::pair<int64_t, std::string>> due;
   for (int32_t p : owned_) {
-    auto due = DueTimers(*store_, p, now_ms);
-    if (!due.ok()) return due.status();
-    for (const auto& [at, key] : *due) {
-      auto stored = store_->Get(p, StateKey(key));
+    auto timers = timers_.find(p);
+    if (timers == timers_.end()) continue;
+    // At most 1000 per partition and iteration, like a store scan did.
+    due.clear();
+    for (auto t = timers->second.begin();
+         t != timers->second.end() && t->first <= now_ms && due.size() < 1000; ++t) {
+      due.push_back(*t);
+    }
+    for (const auto& [at, key] : due) {
+      auto stored = GetState(p, key);
       if (!stored.ok()) return stored.status();
       StateEnvelope envelope;
       if (stored->has_value()) {
@@ -365,13 +489,50 @@ Status StatefulWorker::FireDueTimers(int64_t now_ms) {
   return Status::Ok();
 }
 
+void StatefulWorker::Stage(int32_t partition, const std::vector<StateWrite>& writes) {
+  if (writes.empty()) return;
+  std::vector<StateWrite>& staged = staged_[partition];
+  for (const StateWrite& w : writes) {
+    staged.push_back(w);
+    // Only state keys are read back before the flush (timers live in timers_).
+    if (w.key.starts_with(kStatePrefix)) staged_state_[{partition, w.key}] = w.value;
+  }
+}
+
+Result<std::optional<std::string>> StatefulWorker::GetState(int32_t partition,
+                                                            std::string_view key) {
+  std::string state_key = StateKey(key);
+  if (!staged_state_.empty()) {
+    auto it = staged_state_.find({partition, state_key});
+    if (it != staged_state_.end()) return it->second;
+  }
+  return store_->Get(partition, state_key);
+}
+
+Status StatefulWorker::FlushStaged() {
+  for (auto& [partition, writes] : staged_) {
+    if (!writes.empty()) USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
+    writes.clear();
+  }
+  staged_state_.clear();
+  return Status::Ok();
+}
+
 int64_t StatefulWorker::NextTimerMs() {
   int64_t next = INT64_MAX;
-  for (int32_t p : owned_) {
-    auto first = DueTimers(*store_, p, INT64_MAX, 1);
-    if (first.ok() && !first->empty()) next = std::min(next, first->front().first);
+  for (const auto& [p, timers] : timers_) {
+    if (!timers.empty()) next = std::min(next, timers.begin()->first);
   }
   return next;
+}
+
+Status StatefulWorker::LoadTimers(int32_t partition) {
+  auto all = DueTimers(*store_, partition, INT64_MAX, SIZE_MAX);
+  if (!all.ok()) return all.status();
+  auto& timers = timers_[partition];
+  timers.clear();
+  for (auto& t : *all) timers.insert(std::move(t));
+  return Status::Ok();
 }
 
 void StatefulWorker::OnDelivery(const DeliveryReport& report) {
@@ -402,18 +563,43 @@ void StatefulWorker::OnDelivery(const DeliveryReport& report) {
 Status StatefulWorker::CommitDue(int64_t now_ms, bool sync) {
   if (!sync && now_ms - last_commit_ms_ < options_.commit_interval_ms) return Status::Ok();
   last_commit_ms_ = now_ms;
+  Status lost = source_->TakeCommitError();
+  if (!lost.ok()) {
+    // An asynchronous commit failed after its offsets were marked committed:
+    // commit every partition again, or an idle one keeps a stale group offset.
+    CountCommitError();
+    spdlog::warn("{}/{}: offset commit failed, committing all partitions again: {}", job_.kind,
+                 job_.name, lost.ToString());
+    recommit_all_ = true;
+  }
   std::vector<TopicPartitionOffset> offsets;
   for (const Slot& s : slots_) {
-    if (s.tracker.NeedsCommit()) offsets.push_back({s.topic, s.partition, s.tracker.CommittableOffset()});
+    if (s.tracker.NeedsCommit() || (recommit_all_ && s.tracker.CommittableOffset() >= 0)) {
+      offsets.push_back({s.topic, s.partition, s.tracker.CommittableOffset()});
+    }
   }
   if (offsets.empty()) return Status::Ok();
-  USP_RETURN_IF_ERROR(source_->Commit(offsets, sync));
+  Status committed = source_->Commit(offsets, sync);
+  if (!committed.ok()) {
+    // A refused commit is not worth a restart: the next one covers these
+    // offsets. Only the final one (sync, on hand-over or stop) must succeed.
+    CountCommitError();
+    spdlog::warn("{}/{}: offset commit failed: {}", job_.kind, job_.name, committed.ToString());
+    if (sync) return committed;
+    return Status::Ok();
+  }
+  recommit_all_ = false;
   for (const auto& o : offsets) {
     for (Slot& s : slots_) {
       if (s.topic == o.topic && s.partition == o.partition) s.tracker.MarkCommitted(o.offset);
     }
   }
   return Status::Ok();
+}
+
+void StatefulWorker::CountCommitError() {
+  ++stats_.commit_errors;
+  if (options_.metrics != nullptr) options_.metrics->KafkaError("commit");
 }
 
 Status StatefulWorker::RunOnce() {
@@ -431,6 +617,7 @@ Status StatefulWorker::RunOnce() {
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(ReleaseChangelog());
   USP_RETURN_IF_ERROR(FireDueTimers(now));
+  USP_RETURN_IF_ERROR(FlushStaged());
 
   if (follower_ != nullptr) {
     auto replicated = follower_->Poll(0);
@@ -451,6 +638,7 @@ Status StatefulWorker::RunOnce() {
     if (slot == slots_.size()) continue;  // not ours (any more)
     USP_RETURN_IF_ERROR(ProcessMessage(slot, m));
   }
+  USP_RETURN_IF_ERROR(FlushStaged());  // before any of the batch's changelog is released
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(ReleaseChangelog());

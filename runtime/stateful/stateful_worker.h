@@ -37,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,8 +46,10 @@
 #include "runtime/state/changelog_reader.h"
 #include "runtime/state/state_store.h"
 #include "runtime/worker/offset_tracker.h"
+#include "runtime/worker/dead_letter.h"
 #include "runtime/worker/signal_worker.h"
 #include "runtime/worker/worker_io.h"
+#include "runtime/worker/worker_metrics.h"
 
 namespace usp {
 
@@ -100,6 +103,11 @@ class KeyedProcessor {
                                ProcessorEffects* out) {
     return Process(key, record, state, out);
   }
+  // The worker stopped or started owning these source partitions. A
+  // processor that caches decoded state (keyed by the exact state bytes it
+  // last produced) drops what it holds for them: another owner may have
+  // written them since.
+  virtual void ForgetPartitions(const std::vector<int32_t>& partitions) {}
 };
 
 struct StatefulJob {
@@ -108,6 +116,9 @@ struct StatefulJob {
   std::vector<std::string> source_topics;  // same partition count each (keyed by user)
   std::string output_topic;
   std::string changelog_topic;  // ChangelogTopic(kind, name); as many partitions as the sources
+  // Where an output too large to send goes (see max_record_bytes); empty:
+  // "usp.dlq.<name>", the default deadLetterTopic.
+  std::string dead_letter_topic = {};
 };
 
 struct StatefulWorkerOptions {
@@ -117,6 +128,16 @@ struct StatefulWorkerOptions {
   int commit_interval_ms = 200;
   int flush_timeout_ms = 30000;
   int catch_up_timeout_ms = 30000;
+  // An output record (key + value) over max_record_bytes would be refused by
+  // the producer and stop the worker on every restart: it is replaced by a
+  // dead letter (runtime/worker/dead_letter.h, reason "output_too_large",
+  // payload cut to dead_letter_payload_prefix bytes) on the job's dead-letter
+  // topic, and its source offset is committed past as usual.
+  size_t max_record_bytes = kDefaultMaxRecordBytes;
+  size_t dead_letter_payload_prefix = kDefaultDeadLetterPayloadPrefix;
+  // Optional (null: not counted): usp_events_failed_total{reason},
+  // usp_events_dead_lettered_total and usp_kafka_errors_total{op="commit"}.
+  WorkerMetrics* metrics = nullptr;
 };
 
 struct StatefulSnapshot {
@@ -129,6 +150,8 @@ struct StatefulSnapshot {
   int64_t replayed = 0;       // source records skipped: already in the state
   int64_t invalid = 0;        // source records without a key
   int64_t timers_fired = 0;
+  int64_t dead_lettered = 0;  // outputs replaced by a dead letter (output_too_large)
+  int64_t commit_errors = 0;  // offset commits refused or lost (made again)
   int64_t assigned_at_ms = 0;
   int64_t first_output_ms = 0;
   // Per owned source partition, the next offset committed (-1: none yet).
@@ -187,6 +210,8 @@ class StatefulWorker : public AssignableWorker {
   Status Commit(int32_t partition, const std::string& key, const std::string& envelope_state,
                 bool delete_state, const ProcessorEffects& effects, uint64_t ticket,
                 bool* pending);
+  // Sends a dead letter (output_too_large) in place of output `o`.
+  Status SendOversized(int32_t partition, const ProcessorOutput& o, uint64_t ticket);
   // Sends the deferred changelog records, in ticket order, of every ticket
   // whose outputs are all acknowledged.
   Status ReleaseChangelog();
@@ -198,8 +223,20 @@ class StatefulWorker : public AssignableWorker {
               std::string_view value, int64_t timestamp_ms, uint64_t opaque);
   void OnDelivery(const DeliveryReport& report);
   Status CommitDue(int64_t now_ms, bool sync);
+  void CountCommitError();
   void Publish();
   int64_t NextTimerMs();
+  // Owner writes are staged and applied to the store once per poll batch
+  // (one RocksDB write per partition instead of one per record); GetState
+  // reads a key's staged value first. FlushStaged runs before any changelog
+  // record of the batch is released and before a drain, so the store is
+  // never behind the changelog (after an unclean stop the owner marker makes
+  // the partition restore from the changelog anyway).
+  void Stage(int32_t partition, const std::vector<StateWrite>& writes);
+  Result<std::optional<std::string>> GetState(int32_t partition, std::string_view key);
+  Status FlushStaged();
+  // Reads the timers of a newly owned partition from the store into timers_.
+  Status LoadTimers(int32_t partition);
 
   StatefulJob job_;
   KeyedProcessor* processor_;
@@ -230,8 +267,17 @@ class StatefulWorker : public AssignableWorker {
   uint64_t next_ticket_ = 1;
   std::map<uint64_t, std::pair<size_t, int64_t>> tickets_;  // opaque -> (slot, offset)
   int64_t last_commit_ms_ = 0;
+  bool recommit_all_ = false;  // an async commit was lost: commit every partition next
   Status fatal_;
   std::vector<ConsumedMessage> batch_;
+  // The timers of each owned partition, (at, key), mirrored from the store:
+  // loaded when the partition is taken over (after its changelog caught
+  // up), then kept in step by Commit, the only writer of an owned
+  // partition's timers. Saves a RocksDB scan per partition per iteration.
+  std::map<int32_t, std::set<std::pair<int64_t, std::string>>> timers_;
+  std::string envelope_buffer_;  // reused by ProcessMessage
+  std::map<int32_t, std::vector<StateWrite>> staged_;  // partition -> writes not yet applied
+  std::map<std::pair<int32_t, std::string>, std::optional<std::string>> staged_state_;
   StatefulSnapshot stats_;
 
   mutable std::mutex mutex_;
@@ -243,11 +289,25 @@ class StatefulWorker : public AssignableWorker {
 
 // The state envelope: the processor's state plus the last source offset
 // applied per topic (replay detection). Exposed for tests.
+//
+// Stored format (the value of a state key in the store and the changelog):
+// format 2, binary, written since 2026-12: 0x02, the offsets (varint count;
+// per topic varint length, name, 8-byte little-endian offset), then 0x00 (no
+// state) or 0x01 followed by the processor's state bytes as they are (no
+// escaping). Format 1 was a JSON object {"o":{topic:offset},"s":"<state>"};
+// DecodeStateEnvelope reads both (the first byte tells them apart: '{'), so
+// a store or changelog written by an older worker restores unchanged and its
+// keys move to format 2 as they are next written. An older worker cannot
+// read format 2 (roll workers forward only).
 struct StateEnvelope {
   std::map<std::string, int64_t> offsets;
   std::optional<std::string> state;
 };
 std::string EncodeStateEnvelope(const StateEnvelope& e);
+// The same into `out` (cleared first; its capacity is reused).
+void EncodeStateEnvelopeTo(const StateEnvelope& e, std::string* out);
+// Format 1 (JSON), for tests of old-state restore.
+std::string EncodeJsonStateEnvelope(const StateEnvelope& e);
 Result<StateEnvelope> DecodeStateEnvelope(std::string_view bytes);
 
 }  // namespace usp

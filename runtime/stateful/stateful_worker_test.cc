@@ -24,6 +24,10 @@ constexpr char kChangelog[] = "usp.changelog.usersegment.planner";
 // firing emits {"user","expired":at} and deletes the count.
 class CountingProcessor : public KeyedProcessor {
  public:
+  std::vector<std::vector<int32_t>> forgotten;  // ForgetPartitions calls
+  void ForgetPartitions(const std::vector<int32_t>& partitions) override {
+    forgotten.push_back(partitions);
+  }
   Result<std::string> KeyOf(std::string_view record) override {
     auto j = nlohmann::json::parse(record, nullptr, false);
     if (j.is_discarded() || !j.contains("user")) return Status::InvalidArgument("no user");
@@ -308,6 +312,86 @@ TEST(StateEnvelope, RoundTrips) {
   EXPECT_EQ(d->offsets, e.offsets);
   EXPECT_EQ(d->state, e.state);
   EXPECT_FALSE(DecodeStateEnvelope("nope").ok());
+}
+
+TEST(StateEnvelope, BinaryFormatKeepsAnyStateBytesAndEveryTopic) {
+  const std::string state = std::string("{\"a\":\"q\\\"\u00e9\"}\0\x02\xff", 16);
+  for (const StateEnvelope& e :
+       {StateEnvelope{{{"left", 0}, {"right", int64_t{1} << 40}, {"x", -1}}, state},
+        StateEnvelope{{{"t", 7}}, std::nullopt}, StateEnvelope{{}, std::string()}}) {
+    const std::string bytes = EncodeStateEnvelope(e);
+    EXPECT_EQ(bytes[0], '\x02');
+    auto d = DecodeStateEnvelope(bytes);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->offsets, e.offsets);
+    EXPECT_EQ(d->state, e.state);
+    // Every truncation is an error, never a misread.
+    for (size_t n = 0; n < bytes.size(); ++n) {
+      auto t = DecodeStateEnvelope(std::string_view(bytes).substr(0, n));
+      if (t.ok()) {  // only a shorter state can still parse: the state is the tail
+        ASSERT_TRUE(e.state.has_value());
+        EXPECT_EQ(t->offsets, e.offsets);
+        EXPECT_LT(t->state->size(), e.state->size());
+      }
+    }
+  }
+  EXPECT_FALSE(DecodeStateEnvelope(std::string("\x02\x05", 2)).ok());
+  EXPECT_FALSE(DecodeStateEnvelope(std::string("\x02\x00\x07", 3)).ok());
+}
+
+TEST(StateEnvelope, TheFormerJsonFormatStillDecodes) {
+  StateEnvelope e{{{"usp.signal.searches", 41}}, std::string(R"({"n":"quote \" here"})")};
+  const std::string old = EncodeJsonStateEnvelope(e);
+  EXPECT_EQ(old, R"({"o":{"usp.signal.searches":41},"s":"{\"n\":\"quote \\\" here\"}"})");
+  auto d = DecodeStateEnvelope(old);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->offsets, e.offsets);
+  EXPECT_EQ(d->state, e.state);
+  auto none = DecodeStateEnvelope(R"({"o":{"t":3}})");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->state.has_value());
+}
+
+TEST_F(StatefulWorkerTest, AStateWrittenInTheFormerJsonFormatIsRestoredAndRewrittenInBinary) {
+  // What an older worker left: u1 counted 5, source offset 0 applied.
+  ASSERT_TRUE(store_->Apply(1, {{"s/u1", EncodeJsonStateEnvelope({{{kSource, 0}}, "5"})}}).ok());
+  Make({1});
+  source_.Add(kSource, 1, 0, Rec("u1"));  // replayed: already in the state
+  source_.Add(kSource, 1, 1, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{R"({"count":6,"user":"u1"})"}));
+  EXPECT_EQ(worker_->Stats().replayed, 1);
+  auto stored = store_->Get(1, "s/u1");
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((**stored)[0], '\x02');
+  auto env = DecodeStateEnvelope(**stored);
+  ASSERT_TRUE(env.ok());
+  EXPECT_EQ(env->state, "6");
+  EXPECT_EQ(env->offsets.at(kSource), 1);
+}
+
+TEST_F(StatefulWorkerTest, TimersOfATakenOverPartitionAreLoadedAndThoseOfAReleasedOneAreNot) {
+  FakeFollower follower;
+  // A previous owner's state and timer, as the changelog replicated them.
+  const int64_t at = clock_.now_ms + 5'000;
+  ASSERT_TRUE(store_->Apply(2, {{"s/u7", EncodeStateEnvelope({{{kSource, 0}}, "1"})},
+                                {TimerKey(at, "u7"), "1"}})
+                  .ok());
+  ASSERT_TRUE(store_->Apply(0, {{"s/u8", EncodeStateEnvelope({{{kSource, 0}}, "1"})},
+                                {TimerKey(at, "u8"), "1"}})
+                  .ok());
+  Make({}, &follower);
+  ASSERT_EQ(worker_->ApplyAssignment(1, {0, 2}).result, AssignmentResult::kApplied);
+  EXPECT_EQ(processor_.forgotten, (std::vector<std::vector<int32_t>>{{0, 2}}));
+  ASSERT_EQ(worker_->ApplyAssignment(2, {2}).result, AssignmentResult::kApplied);
+  EXPECT_EQ(processor_.forgotten.back(), (std::vector<int32_t>{0}));
+  clock_.now_ms = at;
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs(), (std::vector<std::string>{
+                           nlohmann::json({{"user", "u7"}, {"expired", at}}).dump()}))
+      << "u8's partition 0 was released: its timer is the next owner's";
+  EXPECT_EQ(DueTimers(*store_, 2, INT64_MAX)->size(), 0u);
+  EXPECT_EQ(DueTimers(*store_, 0, INT64_MAX)->size(), 1u);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/murmur2.h"
+#include "runtime/worker/dead_letter.h"
 
 namespace usp {
 
@@ -313,8 +314,8 @@ Status SignalWorker::Process(int slot_index, const ConsumedMessage& m, int64_t n
     case TransformOutcome::kEmitted: {
       buffer_.clear();
       AppendSignalRecordJson(record_, &buffer_);
-      size_t bytes = record_.user_id.size() + buffer_.size();
-      if (bytes > options_.max_record_bytes) {
+      if (RecordTooLarge(record_.user_id, buffer_, options_.max_record_bytes)) {
+        const size_t bytes = record_.user_id.size() + buffer_.size();
         // The producer would refuse it: a bad event, not a stopped worker.
         error_.reason = "output_too_large";
         error_.message = "signal record of " + std::to_string(bytes) + " bytes exceeds the " +
@@ -363,31 +364,10 @@ Status SignalWorker::Process(int slot_index, const ConsumedMessage& m, int64_t n
 }
 
 void SignalWorker::BuildDeadLetter(const ConsumedMessage& m, int64_t now_ms) {
-  buffer_.clear();
-  buffer_.append("{\"source_topic\":");
-  AppendJsonString(m.topic, &buffer_);
-  buffer_.append(",\"source_partition\":").append(std::to_string(m.partition));
-  buffer_.append(",\"source_offset\":").append(std::to_string(m.offset));
-  buffer_.append(",\"signal\":");
-  AppendJsonString(signal_.metadata.name, &buffer_);
-  buffer_.append(",\"error\":{\"reason\":");
-  AppendJsonString(error_.reason, &buffer_);
-  buffer_.append(",\"message\":");
-  AppendJsonString(error_.message, &buffer_);
-  buffer_.append("},\"payload\":");
-  const size_t payload_at = buffer_.size();
-  AppendJsonString(m.payload, &buffer_);
-  // Room for the key and the fields below.
-  constexpr size_t kTail = 512;
-  if (buffer_.size() + kTail > options_.max_record_bytes) {
-    // Too large to send whole (escaping can grow it up to 6x): keep a prefix;
-    // the source topic, partition and offset name the full record.
-    buffer_.resize(payload_at);
-    AppendJsonString(m.payload.substr(0, options_.dead_letter_payload_prefix), &buffer_);
-    buffer_.append(",\"payload_truncated\":true,\"payload_bytes\":");
-    buffer_.append(std::to_string(m.payload.size()));
-  }
-  buffer_.append(",\"time\":").append(std::to_string(now_ms)).append("}");
+  usp::BuildDeadLetter({m.topic, m.partition, m.offset, signal_.metadata.name, error_.reason,
+                        error_.message},
+                       m.payload, now_ms, options_.max_record_bytes,
+                       options_.dead_letter_payload_prefix, &buffer_);
 }
 
 Status SignalWorker::SendWithRetry(std::string_view topic, int32_t partition, std::string_view key,

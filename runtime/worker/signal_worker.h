@@ -36,6 +36,7 @@
 #include "core/status.h"
 #include "core/user_signal.h"
 #include "runtime/worker/assignable_worker.h"
+#include "runtime/worker/dead_letter.h"
 #include "runtime/worker/offset_tracker.h"
 #include "runtime/worker/worker_io.h"
 #include "runtime/worker/worker_metrics.h"
@@ -58,8 +59,10 @@ struct SignalWorkerOptions {
   // (onError applies); a dead letter over it carries only the first
   // dead_letter_payload_prefix bytes of the payload, with
   // "payload_truncated": true and "payload_bytes": the full size.
-  size_t max_record_bytes = 1000000;
-  size_t dead_letter_payload_prefix = 64 * 1024;
+  // The check and the dead-letter format are shared with the stateful
+  // worker (dead_letter.h).
+  size_t max_record_bytes = kDefaultMaxRecordBytes;
+  size_t dead_letter_payload_prefix = kDefaultDeadLetterPayloadPrefix;
 };
 
 class SignalWorker : public AssignableWorker {

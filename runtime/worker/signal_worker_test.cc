@@ -238,6 +238,24 @@ TEST_F(SignalWorkerTest, DeadLettersCarrySourcePositionErrorAndPayload) {
       << metrics;
 }
 
+// An event that is not UTF-8 is data we do not control: it fails with
+// not_json, and its dead letter is still valid JSON (strict parsers accept
+// it) carrying the payload with U+FFFD for each bad byte.
+TEST_F(SignalWorkerTest, AnEventThatIsNotUtf8IsDeadLetteredAsValidJson) {
+  auto worker = MakeWorker();
+  source_.Add(kTopic, 0, 3, "{\"user_id\":\"u\xff\",\"event_time\":1,\"c\xc3\x28\":2}");
+  RunAndCommit(worker.get());
+  ASSERT_EQ(sink_.sent.size(), 1u);
+  EXPECT_EQ(sink_.sent[0].topic, "usp.dlq.clicks");
+  nlohmann::json doc;
+  ASSERT_NO_THROW(doc = nlohmann::json::parse(sink_.sent[0].value)) << sink_.sent[0].value;
+  EXPECT_EQ(doc["error"]["reason"], "not_json");
+  EXPECT_EQ(doc["payload"],
+            "{\"user_id\":\"u\xEF\xBF\xBD\",\"event_time\":1,\"c\xEF\xBF\xBD(\":2}");
+  EXPECT_NO_THROW(doc.dump());
+  EXPECT_EQ(source_.CommittedOffset(kTopic, 0), 4);
+}
+
 // Hostile input (e2e/hostile_input_e2e.py found it): a record the producer
 // would refuse used to stop the worker, and its restart met the same record.
 TEST_F(SignalWorkerTest, AnOversizedDeadLetterCarriesAPrefixOfThePayload) {

@@ -189,6 +189,7 @@ int RunStateful(const WorkerFlags& flags, const WorkerConfig& config) {
   }
 
   StatefulWorkerOptions options;
+  options.metrics = &metrics;
   if (config.options.all_partitions) {
     for (int32_t p = 0; p < partitions; ++p) options.partitions.push_back(p);
   } else {
