@@ -94,6 +94,10 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def send_json(self, code, obj, extra_headers=None):
+        err = getattr(self, "_after_error", None)
+        if err is not None and code < 300:  # an injected "after" fault: done, but answered an error
+            self._after_error = None
+            code, obj = err.code, err.status()
         data = json.dumps(obj).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -132,13 +136,14 @@ class Handler(BaseHTTPRequestHandler):
         self.dispatch("DELETE")
 
     def dispatch(self, method):
+        self._after_error = None
         try:
             raw = self._read_body()
             url = urlparse(self.path)
             q = parse_qs(url.query, keep_blank_values=True)
             path = url.path.rstrip("/") or "/"
             if path.startswith("/_double"):
-                return self.control(method, path, raw)
+                return self.control(method, path, raw, q)
             if path in ("/healthz", "/readyz", "/livez"):
                 return self.send_text(200, "ok")
             if path == "/openapi/v2":  # kubectl falls back to /openapi/v3
@@ -160,7 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             self.route(method, path, q, body, accept)
         except ApiError as e:
             self.send_json(e.code, e.status())
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            # The client went away (e.g. killed) before its answer was written.
             self.close_connection = True
         except Exception as e:
             traceback.print_exc()
@@ -168,8 +174,10 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- control endpoints ----------------------------------------------------------
 
-    def control(self, method, path, raw):
+    def control(self, method, path, raw, q):
         body = json.loads(raw) if raw else {}
+        if path == "/_double/requests":
+            return self.send_json(200, self.server.faults.requests(int(q.get("since", ["0"])[0] or 0)))
         if path == "/_double/faults":
             if method == "POST":
                 return self.send_json(200, self.server.faults.configure(body))
@@ -254,7 +262,11 @@ class Handler(BaseHTTPRequestHandler):
         verb = {"GET": "get" if name else ("watch" if watch else "list"),
                 "POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete" if name else "deletecollection"}[method]
-        self.server.faults.check(method, verb, rtype.plural, sub)
+        logged_name = name or ((body.get("metadata") or {}).get("name", "")
+                               if isinstance(body, dict) and isinstance(body.get("metadata"), dict)
+                               else "")
+        self._after_error = self.server.faults.check(method, verb, rtype.plural, sub, ns, logged_name,
+                                                     self.headers.get("User-Agent", ""))
         dry_run = "All" in q.get("dryRun", [])
         strict = q.get("fieldValidation", [""])[0] == "Strict"
         lmatch = parse_label_selector(q.get("labelSelector", [""])[0])

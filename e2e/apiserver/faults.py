@@ -8,15 +8,29 @@ Body fields (all optional, combinable):
   {"fail_next": {"verb": "PUT", "code": 500, "count": 2,
                  "resource": "usersignals", "subresource": "status"}}
                               the next `count` matching requests fail with `code`
-                              (a list of such rules is accepted too)
+                              (a list of such rules is accepted too; "subresource": ""
+                              matches the resource itself only, no field: any)
+                              "after": true carries the request out first and then answers
+                              the error, as a real server whose storage committed but whose
+                              answer timed out (a POST retried then meets 409 AlreadyExists)
   {"conflict_next": {"verb": "PUT", "count": 1}}   same as fail_next with code 409
+  {"delay_next": {"verb": "create", "ms": 200, "count": 10, "resource": "deployments"}}
+                              the next `count` matching requests wait `ms` before being
+                              served (count -1: until cleared); a list is accepted too
   {"compact": true}           drop the watch history: older resourceVersions become 410
   {"clear": true}             remove all pending faults
 verb matches an HTTP method (GET, POST, PUT, PATCH, DELETE) or an API verb
 (get, list, watch, create, update, patch, delete, deletecollection); "*" matches all.
+
+Every API request (not the /_double/ ones) is also appended to a bounded request
+log, GET /_double/requests?since=SEQ: {"next": SEQ, "requests": [{"seq", "method",
+"verb", "resource", "subresource", "namespace", "name", "agent", "fault"}]}, so a
+test can act right after a client's Nth write.
 """
 
+import collections
 import threading
+import time
 
 from errors import ApiError, REASONS
 
@@ -27,12 +41,22 @@ class Faults:
         self.lock = threading.Lock()
         self.watch_gone_next = 0
         self.rules = []
+        self.delays = []
+        self.log = collections.deque(maxlen=20000)
+        self.seq = 0
 
     def snapshot(self):
         with self.lock:
             return {"watch_gone_next": self.watch_gone_next,
                     "fail_next": [dict(r) for r in self.rules],
-                    "open_watches": len(self.store.watchers)}
+                    "delay_next": [dict(r) for r in self.delays],
+                    "open_watches": len(self.store.watchers),
+                    "requests": self.seq}
+
+    def requests(self, since=0):
+        """The logged requests with seq >= since (the oldest may have been dropped)."""
+        with self.lock:
+            return {"next": self.seq + 1, "requests": [dict(e) for e in self.log if e["seq"] >= since]}
 
     def configure(self, body):
         result = {}
@@ -40,6 +64,7 @@ class Faults:
             if body.get("clear"):
                 self.watch_gone_next = 0
                 self.rules = []
+                self.delays = []
             if "watch_gone_next" in body:
                 self.watch_gone_next = int(body["watch_gone_next"])
             rules = body.get("fail_next") or []
@@ -53,7 +78,16 @@ class Faults:
                                    "count": int(r.get("count", 1)),
                                    "resource": r.get("resource"),
                                    "subresource": r.get("subresource"),
-                                   "message": r.get("message")})
+                                   "message": r.get("message"),
+                                   "after": bool(r.get("after", False))})
+            delays = body.get("delay_next") or []
+            if isinstance(delays, dict):
+                delays = [delays]
+            for r in delays:
+                self.delays.append({"verb": r.get("verb", "*"), "ms": int(r.get("ms", 100)),
+                                    "count": int(r.get("count", 1)),
+                                    "resource": r.get("resource"),
+                                    "subresource": r.get("subresource")})
         if body.get("compact"):
             self.store.compact()
         from store import CLOSE, RESET
@@ -75,16 +109,42 @@ class Faults:
                 return True
             return False
 
-    def check(self, method, verb, resource, subresource):
-        """Raises the injected ApiError if a rule matches this request."""
+    @staticmethod
+    def _matches(r, method, verb, resource, subresource):
+        v = r["verb"]
+        if v != "*" and v.upper() != method and v != verb:
+            return False
+        if r["resource"] and r["resource"] != resource:
+            return False
+        # None: any; "": the resource itself only; "status": that subresource only
+        if r["subresource"] is not None and r["subresource"] != (subresource or ""):
+            return False
+        return True
+
+    def check(self, method, verb, resource, subresource, namespace="", name="", agent=""):
+        """Logs the request, waits out a matching delay, then raises the injected
+        ApiError if a fail rule matches, or returns it when the rule is `after`:
+        the caller carries the request out and answers that error instead."""
+        delay_ms = 0
+        error = None
+        after = False
         with self.lock:
+            self.seq += 1
+            entry = {"seq": self.seq, "method": method, "verb": verb, "resource": resource,
+                     "subresource": subresource or "", "namespace": namespace or "",
+                     "name": name or "", "agent": agent or "", "fault": ""}
+            self.log.append(entry)
+            for r in self.delays:
+                if not self._matches(r, method, verb, resource, subresource):
+                    continue
+                delay_ms = r["ms"]
+                if r["count"] > 0:
+                    r["count"] -= 1
+                    if r["count"] == 0:
+                        self.delays.remove(r)
+                break
             for r in self.rules:
-                v = r["verb"]
-                if v != "*" and v.upper() != method and v != verb:
-                    continue
-                if r["resource"] and r["resource"] != resource:
-                    continue
-                if r["subresource"] and r["subresource"] != subresource:
+                if not self._matches(r, method, verb, resource, subresource):
                     continue
                 r["count"] -= 1
                 if r["count"] <= 0:
@@ -96,5 +156,15 @@ class Faults:
                                            'latest version and try again (injected)' % resource)
                 else:
                     msg = r["message"] or "injected failure (%d)" % code
-                raise ApiError(code, msg, reason=REASONS.get(code, "InternalError"),
-                               details={"kind": resource or ""})
+                error = ApiError(code, msg, reason=REASONS.get(code, "InternalError"),
+                                 details={"kind": resource or ""})
+                after = r["after"]
+                entry["fault"] = "%d%s" % (code, " after" if after else "")
+                break
+            if delay_ms:
+                entry["fault"] = (entry["fault"] + " " if entry["fault"] else "") + "delay %dms" % delay_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000.0)
+        if error is not None and not after:
+            raise error
+        return error

@@ -433,6 +433,34 @@ class ApiSemanticsTest(unittest.TestCase):
         self.assertEqual((code, out["reason"]), (409, "Conflict"))
         self.assertEqual(self.d.request("GET", WIDGETS + "/flaky")[1]["spec"]["size"], 3)
 
+    def test_fail_after_commit_delay_and_request_log(self):
+        since = self.d.request("GET", "/_double/requests")[1]["next"]
+        # "after": the create is stored, the client is told 500; its retry meets AlreadyExists.
+        self.d.control({"fail_next": {"verb": "create", "code": 500, "count": 1,
+                                      "resource": "widgets", "after": True}})
+        code, out = self.d.request("POST", WIDGETS, widget("committed"))
+        self.assertEqual((code, out["reason"]), (500, "InternalError"))
+        self.assertEqual(self.d.request("GET", WIDGETS + "/committed")[0], 200)
+        code, out = self.d.request("POST", WIDGETS, widget("committed"))
+        self.assertEqual((code, out["reason"]), (409, "AlreadyExists"))
+        # An "after" fault on an update that fails anyway leaves the real error.
+        self.d.control({"fail_next": {"verb": "create", "code": 500, "resource": "widgets",
+                                      "after": True}})
+        self.assertEqual(self.d.request("POST", WIDGETS, widget("committed"))[1]["reason"],
+                         "AlreadyExists")
+        self.d.control({"clear": True})
+        # delay_next: served, but only after the delay; then no more delay.
+        self.d.control({"delay_next": {"verb": "get", "ms": 300, "count": 1, "resource": "widgets"}})
+        t0 = time.time()
+        self.assertEqual(self.d.request("GET", WIDGETS + "/committed")[0], 200)
+        self.assertGreaterEqual(time.time() - t0, 0.3)
+        self.assertEqual(self.d.request("GET", "/_double/faults")[1]["delay_next"], [])
+        log = self.d.request("GET", "/_double/requests?since=%d" % since)[1]["requests"]
+        widgets = [(e["verb"], e["name"], e["fault"]) for e in log if e["resource"] == "widgets"]
+        self.assertEqual(widgets, [("create", "committed", "500 after"), ("get", "committed", ""),
+                                   ("create", "committed", ""), ("create", "committed", "500 after"),
+                                   ("get", "committed", "delay 300ms")])
+
     # --- server-side printing ---------------------------------------------------------
 
     def test_table_uses_printer_columns(self):

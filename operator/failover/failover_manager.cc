@@ -128,8 +128,13 @@ void FailoverManager::Sync(const json& owner, const JobFailoverSpec& spec) {
     o.parallelism = spec.parallelism;
     o.policy = spec.policy;
     o.initial_settle_ms = options_.initial_settle_ms;
-    job.controller = std::make_unique<JobController>(o, client_, metrics_, options_.now);
     const json& status = owner.contains("status") ? owner["status"] : json();
+    // Epochs go on from what the status showed (an earlier leader's).
+    if (status.is_object() && status.contains("assignment") && status["assignment"].is_object() &&
+        status["assignment"].contains("epoch") && status["assignment"]["epoch"].is_number_integer()) {
+      o.min_epoch = status["assignment"]["epoch"].get<int64_t>();
+    }
+    job.controller = std::make_unique<JobController>(o, client_, metrics_, options_.now);
     job.base_failovers = status.is_object() && status.contains("failovers") &&
                                  status["failovers"].is_number_integer()
                              ? status["failovers"].get<int64_t>()

@@ -97,7 +97,8 @@ class FailoverManager {
   // Creates the job's controller (announcing its running pods) or updates
   // its parallelism, partitions and policy. `owner` is the resource (its
   // `kind` names the job's kind); its status.failovers seeds the count of a
-  // new controller.
+  // new controller, and its status.assignment.epoch the epoch a new
+  // controller plans above (JobControllerOptions::min_epoch).
   void Sync(const nlohmann::json& owner, const JobFailoverSpec& spec);
   // Stops and drops the job's controller (resource deleted or invalid).
   void Forget(const kube::ObjectKey& key, const std::string& kind = "UserSignal");

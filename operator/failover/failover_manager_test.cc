@@ -304,6 +304,60 @@ TEST_F(FailoverManagerTest, ForgetStopsControllingAndANewControllerAdoptsTheWork
   EXPECT_EQ(st->failovers, 4);
 }
 
+TEST_F(FailoverManagerTest, ANewControllerWithFreshWorkersPlansAboveTheEpochTheStatusShowed) {
+  // An earlier leader assigned epoch 7 to workers that are gone (a rollout
+  // while no operator ran); the new pods hold no epoch. Epoch 1 again would
+  // reuse an epoch the status and any surviving old worker have seen.
+  for (int n = 1; n <= 3; ++n) workers_.Add(Url(n));
+  manager_->OnPodEvent("ADDED", Pod("searches", "a", 1));
+  manager_->OnPodEvent("ADDED", Pod("searches", "b", 2));
+  manager_->OnPodEvent("ADDED", Pod("searches", "c", 3));
+  json owner = Owner("searches", /*failovers=*/1);
+  owner["status"]["assignment"] = {{"epoch", 7}, {"parallelism", 2}, {"workers", json::array()}};
+  manager_->Sync(owner, Spec());
+  ASSERT_TRUE(manager_->Step(kSearches));
+  auto st = manager_->Status(kSearches);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->assignment["epoch"], 8);
+  EXPECT_EQ(workers_.Get(Url(1)).epoch, 8);
+  EXPECT_EQ(Owned("a"), (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(Owned("b"), (std::vector<int32_t>{4, 5, 6, 7}));
+  // A further restart adopts epoch 8 from the workers without a new epoch.
+  manager_->Forget(kSearches);
+  owner["status"]["assignment"]["epoch"] = 8;
+  manager_->Sync(owner, Spec());
+  manager_->Step(kSearches);
+  EXPECT_EQ(manager_->Status(kSearches)->assignment["epoch"], 8);
+  EXPECT_EQ(workers_.Get(Url(2)).epoch, 8);
+}
+
+TEST_F(FailoverManagerTest, AScaleUpPlannedBeforeTheNewWorkerWasWarmCompletesOnceItIs) {
+  workers_.Add(Url(1));
+  workers_.Add(Url(2), /*warm=*/false);
+  manager_->OnPodEvent("ADDED", Pod("searches", "a", 1));
+  manager_->OnPodEvent("ADDED", Pod("searches", "b", 2));
+  manager_->Sync(Owner("searches"), Spec(1));
+  ASSERT_TRUE(manager_->Step(kSearches));
+  EXPECT_EQ(Owned("a"), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  // parallelism 1 -> 2 while b is still cold: a keeps everything for now.
+  manager_->Sync(Owner("searches"), Spec(2));
+  manager_->Step(kSearches);
+  EXPECT_EQ(Owned("a"), (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_TRUE(Owned("b").empty());
+  // b warms up: the job gets its second active without another spec change.
+  workers_.SetWarm(Url(2), true);
+  now_ms_ += 1000;
+  manager_->Step(kSearches);
+  EXPECT_EQ(Owned("a"), (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(Owned("b"), (std::vector<int32_t>{4, 5, 6, 7}));
+  EXPECT_EQ(workers_.Get(Url(2)).partitions, (std::vector<int32_t>{4, 5, 6, 7}));
+  // Planned again: nothing moves.
+  const auto epoch = manager_->Status(kSearches)->assignment["epoch"];
+  now_ms_ += 1000;
+  manager_->Step(kSearches);
+  EXPECT_EQ(manager_->Status(kSearches)->assignment["epoch"], epoch);
+}
+
 TEST_F(FailoverManagerTest, AfterStopSyncIsIgnored) {
   StartSearches();
   manager_->Stop();

@@ -57,6 +57,45 @@ std::optional<ApiError> FakeKubeClient::RunHook(const std::string& verb, const R
   return hook(verb, r, ns, name);
 }
 
+std::optional<ApiError> FakeKubeClient::RunAfterHook(const std::string& verb, const ResourceDescriptor& r,
+                                                     const std::string& ns, const std::string& name) {
+  Hook hook;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hook = after_hook_;
+  }
+  if (!hook) return std::nullopt;
+  return hook(verb, r, ns, name);
+}
+
+JsonResult FakeKubeClient::Create(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+  JsonResult result = CreateImpl(r, ns, object);
+  if (!result.ok()) return result;
+  if (auto e = RunAfterHook("create", r, ns, Name(object))) return *e;
+  return result;
+}
+
+JsonResult FakeKubeClient::Update(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+  JsonResult result = UpdateImpl(r, ns, object);
+  if (!result.ok()) return result;
+  if (auto e = RunAfterHook("update", r, ns, Name(object))) return *e;
+  return result;
+}
+
+JsonResult FakeKubeClient::UpdateStatus(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+  JsonResult result = UpdateStatusImpl(r, ns, object);
+  if (!result.ok()) return result;
+  if (auto e = RunAfterHook("update-status", r, ns, Name(object))) return *e;
+  return result;
+}
+
+JsonResult FakeKubeClient::Delete(const ResourceDescriptor& r, const std::string& ns, const std::string& name) {
+  JsonResult result = DeleteImpl(r, ns, name);
+  if (!result.ok()) return result;
+  if (auto e = RunAfterHook("delete", r, ns, name)) return *e;
+  return result;
+}
+
 void FakeKubeClient::RecordLocked(const std::string& verb, const ResourceDescriptor& r,
                                   const std::string& ns, const std::string& name) {
   actions_.push_back({verb, r.plural, ns, name});
@@ -121,7 +160,7 @@ JsonResult FakeKubeClient::List(const ResourceDescriptor& r, const std::string& 
               {"items", std::move(items)}};
 }
 
-JsonResult FakeKubeClient::Create(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+JsonResult FakeKubeClient::CreateImpl(const ResourceDescriptor& r, const std::string& ns, const json& object) {
   std::string name = Name(object);
   if (auto e = RunHook("create", r, ns, name)) return *e;
   std::lock_guard<std::mutex> lock(mu_);
@@ -146,7 +185,7 @@ JsonResult FakeKubeClient::Create(const ResourceDescriptor& r, const std::string
   return obj;
 }
 
-JsonResult FakeKubeClient::Update(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+JsonResult FakeKubeClient::UpdateImpl(const ResourceDescriptor& r, const std::string& ns, const json& object) {
   std::string name = Name(object);
   if (auto e = RunHook("update", r, ns, name)) return *e;
   std::lock_guard<std::mutex> lock(mu_);
@@ -203,7 +242,7 @@ JsonResult FakeKubeClient::Patch(const ResourceDescriptor& r, const std::string&
   return Update(r, ns, patched);
 }
 
-JsonResult FakeKubeClient::UpdateStatus(const ResourceDescriptor& r, const std::string& ns, const json& object) {
+JsonResult FakeKubeClient::UpdateStatusImpl(const ResourceDescriptor& r, const std::string& ns, const json& object) {
   std::string name = Name(object);
   if (auto e = RunHook("update-status", r, ns, name)) return *e;
   std::lock_guard<std::mutex> lock(mu_);
@@ -225,7 +264,7 @@ JsonResult FakeKubeClient::UpdateStatus(const ResourceDescriptor& r, const std::
   return obj;
 }
 
-JsonResult FakeKubeClient::Delete(const ResourceDescriptor& r, const std::string& ns, const std::string& name) {
+JsonResult FakeKubeClient::DeleteImpl(const ResourceDescriptor& r, const std::string& ns, const std::string& name) {
   if (auto e = RunHook("delete", r, ns, name)) return *e;
   std::lock_guard<std::mutex> lock(mu_);
   auto& state = StateLocked(r);
@@ -296,6 +335,11 @@ JsonResult FakeKubeClient::Watch(const ResourceDescriptor& r, const std::string&
 void FakeKubeClient::SetHook(Hook hook) {
   std::lock_guard<std::mutex> lock(mu_);
   hook_ = std::move(hook);
+}
+
+void FakeKubeClient::SetAfterHook(Hook hook) {
+  std::lock_guard<std::mutex> lock(mu_);
+  after_hook_ = std::move(hook);
 }
 
 std::vector<FakeKubeClient::Action> FakeKubeClient::Actions() const {

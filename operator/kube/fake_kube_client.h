@@ -48,6 +48,11 @@ class FakeKubeClient : public KubeClient {
                    const WatchHandler& handler, const WatchCancel* cancel) override;
 
   void SetHook(Hook hook);
+  // Called after a write (create, update, update-status, delete) was carried
+  // out; returning an error replaces the answer while the write stays, as
+  // when a server commits a request but its answer is lost (a 500 or a
+  // timeout). Called outside the fake's lock, so it may call the fake.
+  void SetAfterHook(Hook hook);
   std::vector<Action> Actions() const;
   // Writes since the last ClearActions(), optionally of one resource (plural).
   size_t WriteCount(const std::string& resource = "") const;
@@ -81,6 +86,12 @@ class FakeKubeClient : public KubeClient {
 
   std::optional<ApiError> RunHook(const std::string& verb, const ResourceDescriptor& r,
                                   const std::string& ns, const std::string& name);
+  std::optional<ApiError> RunAfterHook(const std::string& verb, const ResourceDescriptor& r,
+                                       const std::string& ns, const std::string& name);
+  JsonResult CreateImpl(const ResourceDescriptor& r, const std::string& ns, const nlohmann::json& object);
+  JsonResult UpdateImpl(const ResourceDescriptor& r, const std::string& ns, const nlohmann::json& object);
+  JsonResult UpdateStatusImpl(const ResourceDescriptor& r, const std::string& ns, const nlohmann::json& object);
+  JsonResult DeleteImpl(const ResourceDescriptor& r, const std::string& ns, const std::string& name);
   // REQUIRES: mu_ held.
   void RecordLocked(const std::string& verb, const ResourceDescriptor& r, const std::string& ns,
                     const std::string& name);
@@ -99,6 +110,7 @@ class FakeKubeClient : public KubeClient {
   int watch_calls_ = 0;                             // GUARDED_BY(mu_)
   std::vector<Action> actions_;                     // GUARDED_BY(mu_)
   Hook hook_;                                       // GUARDED_BY(mu_)
+  Hook after_hook_;                                 // GUARDED_BY(mu_)
 };
 
 }  // namespace usp::kube

@@ -1,6 +1,7 @@
 #include "operator/reconcile/user_signal_reconciler.h"
 
 #include <mutex>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -270,6 +271,84 @@ TEST_F(UserSignalReconcilerTest, AConflictOnTheFinalizerUpdateIsRetried) {
   Reconcile();
   EXPECT_TRUE(kube::HasFinalizer(Get(kube::UserSignals(), "searches"), kFinalizer));
   EXPECT_TRUE(Get(kube::Deployments(), "usp-searches").is_object());
+}
+
+TEST_F(UserSignalReconcilerTest, WritesWhoseAnswerWasLostAreAdoptedNotDuplicated) {
+  CreateSignal("searches", SignalSpec());
+  // The server carries out the first of each write (finalizer, catalog,
+  // ConfigMap, Deployment, status) but answers 500, as when its answer
+  // timed out: each reconcile fails, is retried, and finds what it wrote.
+  std::set<std::string> lost;
+  client_.SetAfterHook([&](const std::string& verb, const kube::ResourceDescriptor& r, const std::string&,
+                           const std::string& name) -> std::optional<kube::ApiError> {
+    if (r.plural == "events" || !lost.insert(verb + " " + r.plural + " " + name).second) return std::nullopt;
+    return kube::ApiError::FromStatus(500, {{"reason", "InternalError"}, {"message", "request timed out"}});
+  });
+  int failed = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto result = reconciler_->Reconcile({"default", "searches"});
+    if (result.ok()) break;
+    ++failed;
+    EXPECT_EQ(result.status().code(), Status::Code::kUnavailable) << result.status().ToString();
+    EXPECT_NE(result.status().message().find("500"), std::string::npos) << result.status().ToString();
+  }
+  client_.SetAfterHook(nullptr);
+  EXPECT_GE(failed, 3);
+  EXPECT_TRUE(lost.count("create deployments usp-searches")) << failed;
+  EXPECT_TRUE(lost.count("create configmaps usp-searches"));
+  EXPECT_TRUE(lost.count("update usersignals searches"));  // the finalizer
+  EXPECT_TRUE(lost.count("update-status usersignals searches"));
+  size_t deployment_creates = 0, configmap_creates = 0;
+  for (const auto& a : client_.Actions()) {
+    deployment_creates += a.verb == "create" && a.resource == "deployments";
+    configmap_creates += a.verb == "create" && a.resource == "configmaps" && a.name == "usp-searches";
+  }
+  EXPECT_EQ(deployment_creates, 1u);  // adopted, never created twice
+  EXPECT_EQ(configmap_creates, 1u);
+  json signal = Get(kube::UserSignals(), "searches");
+  EXPECT_TRUE(kube::HasFinalizer(signal, kFinalizer));
+  EXPECT_TRUE(kube::IsControlledBy(Get(kube::Deployments(), "usp-searches"), signal));
+  EXPECT_EQ(signal["status"]["observedGeneration"], 1);
+  // Nothing lost: the workers become ready and the status says so.
+  MarkDeploymentReady("searches", 2);
+  Reconcile();
+  EXPECT_EQ(Condition("searches", "Ready")["status"], "True");
+  client_.ClearActions();
+  Reconcile();
+  EXPECT_EQ(client_.WriteCount(), 0u);
+}
+
+TEST_F(UserSignalReconcilerTest, ACreateMeetingAlreadyExistsAdoptsTheObject) {
+  CreateSignal("searches", SignalSpec());
+  Reconcile();
+  json signal = Get(kube::UserSignals(), "searches");
+  ASSERT_TRUE(client_.Delete(kube::Deployments(), "default", "usp-searches").ok());
+  // Our read misses the Deployment (created by our previous incarnation, or
+  // stale): the create meets 409 AlreadyExists and the object is adopted.
+  json theirs = DesiredDeployment(signal, 2, "0000000000000000", options_.worker);
+  ASSERT_TRUE(client_.Create(kube::Deployments(), "default", theirs).ok());
+  bool missed = false;
+  int gets = 0;
+  client_.SetHook([&](const std::string& verb, const kube::ResourceDescriptor& r, const std::string&,
+                      const std::string&) -> std::optional<kube::ApiError> {
+    // The second read of the pass is EnsureDeployment's (the first observes).
+    if (verb != "get" || r.plural != "deployments" || ++gets != 2) return std::nullopt;
+    missed = true;
+    return kube::ApiError::FromStatus(404, {{"reason", "NotFound"}, {"message", "not found"}});
+  });
+  client_.ClearActions();
+  Reconcile();
+  ASSERT_TRUE(missed);
+  size_t creates = 0, updates = 0;
+  for (const auto& a : client_.Actions()) {
+    creates += a.verb == "create" && a.resource == "deployments";
+    updates += a.verb == "update" && a.resource == "deployments";
+  }
+  EXPECT_EQ(creates, 0u);  // the create met AlreadyExists
+  EXPECT_EQ(updates, 1u);  // and the existing object was brought to the desired spec
+  json dep = Get(kube::Deployments(), "usp-searches");
+  EXPECT_NE(dep["spec"]["template"]["metadata"]["annotations"][kConfigHashAnnotation], "0000000000000000");
+  EXPECT_TRUE(kube::IsControlledBy(dep, signal));
 }
 
 TEST_F(UserSignalReconcilerTest, DeletionCleansTheCatalogAndRemovesTheFinalizer) {

@@ -310,6 +310,33 @@ bool JobController::PlanAndApply(std::map<std::string, Tracked>& workers, int64_
   input.parallelism = options.parallelism;
   input.previous = assignment_;
   for (const auto& [id, t] : workers) input.workers.push_back({id, t.view.healthy, t.view.warm});
+  // Below strength with nothing failed or waiting while a warm worker idles
+  // (a parallelism increase planned before its new workers were warm):
+  // rebalance onto it, or the job stays short of actives until the next
+  // parallelism change.
+  if (assignment_.epoch > 0) {
+    size_t healthy_actives = 0;
+    bool failed = false;
+    std::set<int32_t> covered;
+    for (const auto& [id, parts] : assignment_.active) {
+      auto it = workers.find(id);
+      if (it != workers.end() && it->second.view.healthy) {
+        ++healthy_actives;
+      } else {
+        failed = true;
+      }
+      for (int32_t p : parts) {
+        if (p >= 0 && p < options.num_partitions) covered.insert(p);
+      }
+    }
+    bool warm_idle = false;
+    for (const auto& [id, t] : workers) {
+      if (t.view.healthy && t.view.warm && !assignment_.active.count(id)) warm_idle = true;
+    }
+    const auto target = static_cast<size_t>(std::max(0, std::min(options.parallelism, options.num_partitions)));
+    input.force_rebalance = !failed && warm_idle && healthy_actives < target &&
+                            covered.size() == static_cast<size_t>(std::max(0, options.num_partitions));
+  }
   AssignmentPlan plan = PlanAssignment(input);
   PartitionAssignment next = plan.next;
 
@@ -343,8 +370,9 @@ bool JobController::PlanAndApply(std::map<std::string, Tracked>& workers, int64_
     new_records.push_back(std::move(r));
   }
 
-  // Workers ahead of us (another controller, or a rejected PUT) force a fresh epoch.
-  int64_t max_seen = 0;
+  // Workers ahead of us (another controller, or a rejected PUT), or an
+  // earlier controller's epoch, force a fresh epoch.
+  int64_t max_seen = options.min_epoch;
   for (const auto& [id, t] : workers) {
     if (t.view.healthy) max_seen = std::max(max_seen, t.view.status.epoch);
   }

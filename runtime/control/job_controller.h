@@ -59,6 +59,11 @@ struct JobControllerOptions {
   // warmed up first.
   int64_t initial_settle_ms = 15000;
   int request_timeout_ms = 10000;  // PUT /assignment (a revoke drains and commits)
+  // The newest epoch an earlier controller of the job is known to have used
+  // (the resource's status.assignment.epoch): a controller that starts when
+  // no worker holds an epoch (all of them new) plans above it rather than
+  // reusing epoch 1, so epochs never go backwards across leaders.
+  int64_t min_epoch = 0;
 };
 
 // One failover: a worker failed while it owned partitions.
