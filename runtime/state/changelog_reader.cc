@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <future>
 #include <map>
 
 namespace usp {
@@ -61,25 +62,83 @@ Result<int64_t> ChangelogReader::Poll(int timeout_ms) {
 }
 
 Status ChangelogReader::CatchUp(int32_t partition, int timeout_ms) {
-  auto marks = consumer_->QueryWatermarks(topic_, partition, timeout_ms);
-  if (!marks.ok()) return marks.status();
-  const int64_t end = marks->high;
-  if (store_->ChangelogNext(partition) >= end) return Status::Ok();
-  const bool followed =
-      std::binary_search(following_.begin(), following_.end(), partition);
-  if (!followed) {
-    std::vector<int32_t> with = following_;
-    with.push_back(partition);
+  return CatchUpAll({partition}, timeout_ms);
+}
+
+Result<std::vector<int64_t>> ChangelogReader::HighWatermarks(const std::vector<int32_t>& partitions,
+                                                             int timeout_ms) {
+  // A watermark query may be answered only after the fetch the consumer has
+  // outstanding on the same broker connection (up to fetch.wait.max.ms):
+  // asked one after another, N partitions would cost N fetch waits. The
+  // client is thread-safe and each query waits on its own reply queue.
+  std::vector<std::future<Result<Watermarks>>> queries;
+  queries.reserve(partitions.size());
+  for (int32_t p : partitions) {
+    queries.push_back(std::async(partitions.size() == 1 ? std::launch::deferred : std::launch::async,
+                                 [this, p, timeout_ms] {
+                                   return consumer_->QueryWatermarks(topic_, p, timeout_ms);
+                                 }));
+  }
+  std::vector<int64_t> highs;
+  Status first_error = Status::Ok();
+  for (auto& q : queries) {  // every query is waited for, even after an error
+    Result<Watermarks> marks = q.get();
+    if (!marks.ok()) {
+      if (first_error.ok()) first_error = marks.status();
+      continue;
+    }
+    highs.push_back(marks->high);
+  }
+  if (!first_error.ok()) return first_error;
+  return highs;
+}
+
+Status ChangelogReader::CatchUpAll(const std::vector<int32_t>& requested, int timeout_ms) {
+  std::vector<int32_t> parts = requested;
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  if (parts.empty()) return Status::Ok();
+  auto ends = HighWatermarks(parts, timeout_ms);
+  if (!ends.ok()) return ends.status();
+  // (partition, end) still to read; a warm standby usually has none.
+  std::vector<std::pair<int32_t, int64_t>> behind;
+  std::vector<int32_t> with = following_;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (store_->ChangelogNext(parts[i]) >= (*ends)[i]) continue;
+    behind.emplace_back(parts[i], (*ends)[i]);
+    if (!std::binary_search(following_.begin(), following_.end(), parts[i])) {
+      with.push_back(parts[i]);
+    }
+  }
+  if (behind.empty()) return Status::Ok();
+  const bool reassigned = with.size() != following_.size();
+  if (reassigned) {
+    std::sort(with.begin(), with.end());
     USP_RETURN_IF_ERROR(AssignAll(with));
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  // Unavailable only when no partition still behind advanced for
+  // timeout_ms: a large restore of many partitions may take longer in total.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<int64_t> last_positions;
   Status result = Status::Ok();
-  while (store_->ChangelogNext(partition) < end) {
+  while (true) {
+    std::erase_if(behind, [this](const std::pair<int32_t, int64_t>& b) {
+      return store_->ChangelogNext(b.first) >= b.second;
+    });
+    if (behind.empty()) break;
+    std::vector<int64_t> positions;  // differs when a partition behind advanced or finished
+    for (const auto& b : behind) positions.push_back(store_->ChangelogNext(b.first));
+    if (positions != last_positions) {
+      last_positions = std::move(positions);
+      deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    }
     if (std::chrono::steady_clock::now() > deadline) {
-      result = Status::Unavailable("changelog " + topic_ + "[" + std::to_string(partition) +
+      const auto& [p, end] = behind.front();
+      result = Status::Unavailable("changelog " + topic_ + "[" + std::to_string(p) +
                                    "] not caught up to " + std::to_string(end) + " within " +
                                    std::to_string(timeout_ms) + " ms (at " +
-                                   std::to_string(store_->ChangelogNext(partition)) + ")");
+                                   std::to_string(store_->ChangelogNext(p)) + "; " +
+                                   std::to_string(behind.size()) + " partition(s) behind)");
       break;
     }
     auto r = Poll(50);
@@ -88,7 +147,7 @@ Status ChangelogReader::CatchUp(int32_t partition, int timeout_ms) {
       break;
     }
   }
-  if (!followed) {
+  if (reassigned) {
     Status s = AssignAll(following_);
     if (result.ok()) result = s;
   }

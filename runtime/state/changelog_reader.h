@@ -27,6 +27,13 @@ class ChangelogFollower {
   virtual Status Follow(std::vector<int32_t> partitions) = 0;
   virtual Result<int64_t> Poll(int timeout_ms) = 0;
   virtual Status CatchUp(int32_t partition, int timeout_ms) = 0;
+  // CatchUp of every one of `partitions`; returns once all are caught up.
+  // This default does them one after another; a reader should do them at
+  // once (one wait, not one per partition).
+  virtual Status CatchUpAll(const std::vector<int32_t>& partitions, int timeout_ms) {
+    for (int32_t p : partitions) USP_RETURN_IF_ERROR(CatchUp(p, timeout_ms));
+    return Status::Ok();
+  }
   virtual int64_t Lag() = 0;
 };
 
@@ -48,8 +55,19 @@ class ChangelogReader : public ChangelogFollower {
   Result<int64_t> Poll(int timeout_ms) override;
 
   // Reads `partition` up to the changelog's end as of now, then goes back to
-  // following what it followed. Unavailable after `timeout_ms`.
+  // following what it followed. Unavailable when it made no progress for
+  // `timeout_ms` (CatchUpAll of one partition).
   Status CatchUp(int32_t partition, int timeout_ms) override;
+
+  // Reads every one of `partitions` up to the changelog's end as of the call
+  // (the high watermarks, asked for all partitions concurrently), all in one
+  // fetch loop, then goes back to following what it followed. A partition
+  // whose store is already at its end (a warm standby's) costs only its
+  // watermark query; when all are, nothing is fetched or reassigned. The
+  // watermark queries wait at most `timeout_ms`; then Unavailable (naming
+  // a partition not caught up) once no partition still behind advanced for
+  // `timeout_ms`.
+  Status CatchUpAll(const std::vector<int32_t>& partitions, int timeout_ms) override;
 
   // Records not yet applied, summed over the followed partitions, from the
   // last fetched watermarks; -1 while unknown.
@@ -59,6 +77,10 @@ class ChangelogReader : public ChangelogFollower {
   ChangelogReader(std::unique_ptr<KafkaConsumer> consumer, std::string topic, StateStore* store)
       : consumer_(std::move(consumer)), topic_(std::move(topic)), store_(store) {}
   Status AssignAll(const std::vector<int32_t>& partitions);
+  // The high watermark of each of `partitions` (same order), queried
+  // concurrently: each query may wait behind an outstanding fetch.
+  Result<std::vector<int64_t>> HighWatermarks(const std::vector<int32_t>& partitions,
+                                              int timeout_ms);
 
   std::unique_ptr<KafkaConsumer> consumer_;
   std::string topic_;

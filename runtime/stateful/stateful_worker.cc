@@ -1,6 +1,7 @@
 #include "runtime/stateful/stateful_worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <nlohmann/json.hpp>
@@ -169,10 +170,17 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
   // Partitions this worker takes over: their state first (the changelog may
   // be ahead of the store), then the source from the committed offsets.
+  std::vector<int32_t> gained;
+  for (int32_t p : parts) {
+    if (!std::binary_search(owned_.begin(), owned_.end(), p)) gained.push_back(p);
+  }
+  using Steady = std::chrono::steady_clock;  // phase durations for the log only
+  const Steady::time_point started = Steady::now();
   if (follower_ != nullptr) {
-    for (int32_t p : parts) {
-      if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
-      USP_RETURN_IF_ERROR(follower_->CatchUp(p, options_.catch_up_timeout_ms));
+    // All gained partitions at once: one watermark round and one fetch loop,
+    // not one fetch wait per partition (issue 7: failover time).
+    if (!gained.empty()) {
+      USP_RETURN_IF_ERROR(follower_->CatchUpAll(gained, options_.catch_up_timeout_ms));
     }
     std::vector<int32_t> followed;
     for (int32_t p = 0; p < partitions_count_; ++p) {
@@ -197,6 +205,7 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
       starts.push_back({wanted[i].topic, wanted[i].partition, offset >= 0 ? offset : kOffsetCommitted});
     }
   }
+  const Steady::time_point caught_up = Steady::now();
   USP_RETURN_IF_ERROR(source_->Assign(starts));
   // Owner markers: set before the first owner write, cleared once released
   // (the caller drained every output and changelog record first).
@@ -204,6 +213,15 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
     if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::string("1")}}));
     USP_RETURN_IF_ERROR(LoadTimers(p));
+  }
+  if (!gained.empty()) {
+    const auto ms = [](Steady::duration d) {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    };
+    spdlog::info("{}/{}: took over {} partition(s) in {} ms (state caught up and source "
+                 "offsets: {} ms, owner markers and timers: {} ms)",
+                 job_.kind, job_.name, gained.size(), ms(Steady::now() - started),
+                 ms(caught_up - started), ms(Steady::now() - caught_up));
   }
   for (int32_t p : owned_) {
     if (std::binary_search(parts.begin(), parts.end(), p)) continue;

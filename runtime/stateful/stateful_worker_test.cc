@@ -68,6 +68,12 @@ class FakeFollower : public ChangelogFollower {
     calls.push_back("catchup:" + std::to_string(partition));
     return Status::Ok();
   }
+  Status CatchUpAll(const std::vector<int32_t>& partitions, int) override {
+    std::string call = "catchup:";
+    for (int32_t p : partitions) call += (call.back() == ':' ? "" : ",") + std::to_string(p);
+    calls.push_back(call);
+    return Status::Ok();
+  }
   int64_t Lag() override { return 0; }
 };
 
@@ -289,7 +295,7 @@ TEST_F(StatefulWorkerTest, TakingAPartitionOverCatchesUpItsStateFirstAndFollowsT
   auto outcome = worker_->ApplyAssignment(1, {1, 3});
   EXPECT_EQ(outcome.result, AssignmentResult::kApplied);
   EXPECT_EQ(follower.calls,
-            (std::vector<std::string>{"follow", "catchup:1", "catchup:3", "follow"}));
+            (std::vector<std::string>{"follow", "catchup:1,3", "follow"}));  // both at once
   EXPECT_EQ(follower.following, (std::vector<int32_t>{0, 2}));
   EXPECT_EQ(worker_->Snapshot().partitions, (std::vector<int32_t>{1, 3}));
   EXPECT_EQ(worker_->ApplyAssignment(0, {}).result, AssignmentResult::kStale);
