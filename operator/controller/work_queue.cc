@@ -93,7 +93,11 @@ std::optional<std::string> WorkQueue::Get() {
     } else {
       auto next = std::min_element(delayed_.begin(), delayed_.end(),
                                    [](const auto& a, const auto& b) { return a.second < b.second; });
-      cv_.wait_until(lock, next->second);
+      // A copy: wait_until reads its deadline again after waking, and while
+      // this thread waits (unlocked) another worker may promote and erase
+      // that entry (a heap-use-after-free ASan found in e2e_operator_chaos).
+      const Clock::time_point deadline = next->second;
+      cv_.wait_until(lock, deadline);
     }
   }
 }

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -97,6 +98,36 @@ TEST(WorkQueue, DelayedKeysAppearAfterTheirDelay) {
   EXPECT_EQ(*key, "later");
   EXPECT_GE(waited, milliseconds(55));
   EXPECT_LT(waited, milliseconds(450));
+}
+
+// Several workers waiting on delayed keys while others promote them (the
+// operator's controllers under retries): every key comes out exactly once.
+// Under the sanitizer build this also catches a waiter reading a deadline
+// another worker has erased.
+TEST(WorkQueue, WorkersWaitingOnDelayedKeysWhileOthersPromoteThem) {
+  WorkQueue q;
+  constexpr int kKeys = 400;
+  std::atomic<int> got{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w) {
+    workers.emplace_back([&] {
+      while (auto key = q.Get()) {
+        ++got;
+        q.Done(*key);
+      }
+    });
+  }
+  for (int i = 0; i < kKeys; ++i) {
+    q.AddAfter("k" + std::to_string(i), milliseconds(1 + i % 3));
+    if (i % 16 == 0) std::this_thread::sleep_for(milliseconds(1));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (got.load() < kKeys && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  q.ShutDown();
+  for (auto& t : workers) t.join();
+  EXPECT_EQ(got.load(), kKeys);
 }
 
 TEST(WorkQueue, ShutDownWakesBlockedWorkers) {
