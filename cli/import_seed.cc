@@ -320,8 +320,9 @@ class ConfigImporter {
   void RejectUnknown() {
     for (const auto& [key, value] : config_.items()) {
       if (key == "name" || key == "signal_class") continue;
+      const std::string& field = key;  // clang 14 cannot capture a structured binding
       bool known = std::any_of(SpecKeys().begin(), SpecKeys().end(),
-                               [&](const auto& entry) { return entry.first == key; });
+                               [&](const auto& entry) { return entry.first == field; });
       if (!known) {
         Error(key,
               "unknown field: not part of the seed's signal config, nor a UserSignal field "

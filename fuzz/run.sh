@@ -5,12 +5,14 @@
 #   fuzz/run.sh [SECONDS_PER_TARGET]     default 30
 #
 # Environment: USP_FUZZ_BUILD_DIR (default <repo>/build-fuzz), USP_FUZZ_JOBS
-# (ninja -j, default 2), USP_FUZZ_TARGETS (default: all three).
+# (ninja -j, default 2), USP_FUZZ_TARGETS (default: all three),
+# USP_FUZZ_NO_BUILD=1 (run the targets already built in USP_FUZZ_BUILD_DIR;
+# the ctest entries fuzz_* of a USP_FUZZ tree do this).
 # Exit status: 0 when no target found a crash; 1 on a finding (the
 # reproducer's path is printed) or when clang / libFuzzer is missing.
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
 esac
@@ -35,6 +37,9 @@ for tool in clang clang++; do
 done
 
 start=$(date +%s)
+if [ "${USP_FUZZ_NO_BUILD:-0}" = 1 ]; then
+  echo "fuzz: using the built targets in $BUILD (USP_FUZZ_NO_BUILD=1)"
+else
 echo "fuzz: configuring $BUILD (clang, -DUSP_FUZZ=ON)"
 if [ ! -f "$BUILD/build.ninja" ]; then
   mkdir -p "$BUILD"
@@ -48,9 +53,10 @@ fi
 echo "fuzz: building ${TARGETS[*]} (ninja -j$JOBS)"
 ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]}"
 echo "fuzz: built in $(( $(date +%s) - start ))s"
+fi
 
 WORK="$BUILD/fuzz-run"
-rm -rf "$WORK"
+for target in "${TARGETS[@]}"; do rm -rf "${WORK:?}/$target"; done
 failed=()
 for target in "${TARGETS[@]}"; do
   corpus="$WORK/$target/corpus"

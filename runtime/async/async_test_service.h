@@ -93,9 +93,10 @@ inline double MetricValue(MetricsRegistry& registry, const std::string& name,
     if (family.name != name) continue;
     for (const auto& metric : family.metric) {
       bool match = true;
-      for (const auto& [k, v] : labels) {
-        bool found = std::any_of(metric.label.begin(), metric.label.end(),
-                                 [&](const auto& l) { return l.name == k && l.value == v; });
+      for (const auto& label : labels) {
+        bool found = std::any_of(metric.label.begin(), metric.label.end(), [&](const auto& l) {
+          return l.name == label.first && l.value == label.second;
+        });
         match = match && found;
       }
       if (!match) continue;

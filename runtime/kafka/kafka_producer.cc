@@ -1,4 +1,9 @@
 // KafkaProducer (declared in kafka_client.h).
+// clang's -Wpedantic rejects librdkafka's RD_KAFKA_V_* argument type checks
+// (GNU statement expressions); g++ builds keep them.
+#if defined(__clang__) && !defined(LIBRDKAFKA_TYPECHECKS)
+#define LIBRDKAFKA_TYPECHECKS 0
+#endif
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 

@@ -383,7 +383,8 @@ TEST_F(SegmentRoutesTest, FiltersByNameAndLeavesOutSegmentsNoLongerInTheCatalog)
   json body = SegmentsOf("u1", {{"segments", "vip"}});
   ASSERT_EQ(body["segments"].size(), 1u);
   EXPECT_EQ(body["segments"][0]["segment"], "vip");
-  for (const auto& m : SegmentsOf("u1")["segments"]) EXPECT_NE(m["segment"], "removed");
+  json all = SegmentsOf("u1");  // range-for over a temporary's member would dangle
+  for (const auto& m : all["segments"]) EXPECT_NE(m["segment"], "removed");
 }
 
 class SessionRoutesTest : public QueryServiceTest {
