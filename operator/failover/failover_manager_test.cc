@@ -358,6 +358,36 @@ TEST_F(FailoverManagerTest, AScaleUpPlannedBeforeTheNewWorkerWasWarmCompletesOnc
   EXPECT_EQ(manager_->Status(kSearches)->assignment["epoch"], epoch);
 }
 
+TEST_F(FailoverManagerTest, ANewLeaderAdoptingTwoActivesForParallelismOneScalesDown) {
+  // The old leader ran parallelism 2; the new one starts with the spec at 1
+  // already (the change came with the leader change) and adopts the
+  // workers' assignment: it must not keep two actives for good.
+  for (int n = 1; n <= 3; ++n) workers_.Add(Url(n));
+  manager_->OnPodEvent("ADDED", Pod("searches", "a", 1));
+  manager_->OnPodEvent("ADDED", Pod("searches", "b", 2));
+  manager_->OnPodEvent("ADDED", Pod("searches", "c", 3));
+  manager_->Sync(Owner("searches"), Spec(2));
+  ASSERT_TRUE(manager_->Step(kSearches));
+  ASSERT_EQ(Owned("a"), (std::vector<int32_t>{0, 1, 2, 3}));
+  ASSERT_EQ(Owned("b"), (std::vector<int32_t>{4, 5, 6, 7}));
+  manager_->Forget(kSearches);
+  manager_->Sync(Owner("searches"), Spec(1));
+  for (int i = 0; i < 3; ++i) {
+    now_ms_ += 1000;
+    manager_->Step(kSearches);
+  }
+  int actives = 0;
+  std::vector<int32_t> all;
+  for (const char* pod : {"a", "b", "c"}) {
+    auto owned = Owned(pod);
+    if (!owned.empty()) ++actives;
+    all.insert(all.end(), owned.begin(), owned.end());
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(actives, 1);
+  EXPECT_EQ(all, (std::vector<int32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+}
+
 TEST_F(FailoverManagerTest, AfterStopSyncIsIgnored) {
   StartSearches();
   manager_->Stop();

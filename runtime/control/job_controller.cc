@@ -311,9 +311,10 @@ bool JobController::PlanAndApply(std::map<std::string, Tracked>& workers, int64_
   input.previous = assignment_;
   for (const auto& [id, t] : workers) input.workers.push_back({id, t.view.healthy, t.view.warm});
   // Below strength with nothing failed or waiting while a warm worker idles
-  // (a parallelism increase planned before its new workers were warm):
-  // rebalance onto it, or the job stays short of actives until the next
-  // parallelism change.
+  // (a parallelism increase planned before its new workers were warm), or
+  // above strength (a new leader adopted the actives of a higher
+  // parallelism, the change having come with the leader change): rebalance,
+  // or the job stays off its parallelism until the next parallelism change.
   if (assignment_.epoch > 0) {
     size_t healthy_actives = 0;
     bool failed = false;
@@ -334,7 +335,8 @@ bool JobController::PlanAndApply(std::map<std::string, Tracked>& workers, int64_
       if (t.view.healthy && t.view.warm && !assignment_.active.count(id)) warm_idle = true;
     }
     const auto target = static_cast<size_t>(std::max(0, std::min(options.parallelism, options.num_partitions)));
-    input.force_rebalance = !failed && warm_idle && healthy_actives < target &&
+    const bool off_strength = (warm_idle && healthy_actives < target) || healthy_actives > target;
+    input.force_rebalance = !failed && off_strength &&
                             covered.size() == static_cast<size_t>(std::max(0, options.num_partitions));
   }
   AssignmentPlan plan = PlanAssignment(input);
