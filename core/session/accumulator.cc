@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "core/session/state_text.h"
+
 namespace usp {
 namespace {
 
@@ -344,6 +346,96 @@ json Accumulator::ToState() const {
                         },
                     },
                     state_);
+}
+
+void Accumulator::AppendState(std::string* out) const {
+  using session_internal::AppendBool;
+  using session_internal::AppendInt;
+  using session_internal::AppendKey;
+  using session_internal::AppendString;
+  using session_internal::AppendValue;
+  // Keys in sorted order, as nlohmann's objects dump them.
+  auto sum_state = [&](const Sum& s) {
+    AppendKey("double", out);
+    AppendBool(s.is_double, out);
+    out->push_back(',');
+    AppendKey("sum", out);
+    if (s.is_double) {
+      AppendValue(DoubleToState(s.double_sum), out);
+    } else {
+      AppendInt(s.int_sum, out);
+    }
+  };
+  out->push_back('{');
+  std::visit(Overloaded{
+                 [&](const Count& s) {
+                   AppendKey("count", out);
+                   AppendInt(s.count, out);
+                 },
+                 [&](const Sum& s) { sum_state(s); },
+                 [&](const Avg& s) {
+                   AppendKey("count", out);
+                   AppendInt(s.count, out);
+                   out->push_back(',');
+                   sum_state(s.sum);
+                 },
+                 [&](const Extreme& s) {
+                   AppendKey("value", out);
+                   if (s.best) {
+                     AppendValue(*s.best, out);
+                   } else {
+                     out->append("null");
+                   }
+                 },
+                 [&](const Distinct& s) {
+                   AppendKey("saturated", out);
+                   AppendBool(s.saturated, out);
+                   out->push_back(',');
+                   AppendKey("values", out);
+                   out->push_back('[');
+                   bool first = true;
+                   for (const std::string& v : s.values) {
+                     if (!first) out->push_back(',');
+                     first = false;
+                     AppendString(v, out);
+                   }
+                   out->push_back(']');
+                 },
+                 [&](const TopK& s) {
+                   AppendKey("counts", out);
+                   out->push_back('[');
+                   bool first = true;
+                   for (const auto& [text, count] : s.counts) {
+                     if (!first) out->push_back(',');
+                     first = false;
+                     out->push_back('[');
+                     AppendString(text, out);
+                     out->push_back(',');
+                     AppendInt(count, out);
+                     out->push_back(']');
+                   }
+                   out->append("],");
+                   AppendKey("saturated", out);
+                   AppendBool(s.saturated, out);
+                 },
+                 [&](const LastN& s) {
+                   AppendKey("entries", out);
+                   out->push_back('[');
+                   bool first = true;
+                   for (const auto& [t, value] : s.entries) {
+                     if (!first) out->push_back(',');
+                     first = false;
+                     out->push_back('[');
+                     AppendInt(t, out);
+                     out->push_back(',');
+                     AppendValue(value, out);
+                     out->push_back(']');
+                   }
+                   out->push_back(']');
+                 },
+             },
+             state_);
+  out->push_back('}');
 }
 
 Result<Accumulator> Accumulator::FromState(const AggregationSpec& spec, const json& state) {

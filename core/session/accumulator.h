@@ -64,6 +64,9 @@ class Accumulator {
 
   // A JSON form of the full state; FromState(spec, ToState()) restores it.
   nlohmann::json ToState() const;
+  // The same, appended as compact JSON text: the bytes of ToState().dump()
+  // (core/session/state_text.h), without building the document.
+  void AppendState(std::string* out) const;
   static Result<Accumulator> FromState(const AggregationSpec& spec, const nlohmann::json& state);
 
   bool operator==(const Accumulator& other) const;

@@ -53,6 +53,15 @@ json Aggregator::ToState(const Aggregates& aggregates) const {
   return out;
 }
 
+void Aggregator::AppendState(const Aggregates& aggregates, std::string* out) const {
+  out->push_back('[');
+  for (size_t i = 0; i < aggregates.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    aggregates[i].AppendState(out);
+  }
+  out->push_back(']');
+}
+
 Result<Aggregates> Aggregator::FromState(const json& state) const {
   if (!state.is_array() || state.size() != specs_.size()) {
     return Status::InvalidArgument("aggregates state must be a list of " +

@@ -40,6 +40,8 @@ class Aggregator {
 
   // [state, ...] in spec order; FromState(ToState(a)) == a.
   nlohmann::json ToState(const Aggregates& aggregates) const;
+  // The same as compact JSON text (the bytes of ToState(a).dump()).
+  void AppendState(const Aggregates& aggregates, std::string* out) const;
   Result<Aggregates> FromState(const nlohmann::json& state) const;
 
  private:

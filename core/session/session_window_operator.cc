@@ -1,7 +1,11 @@
 #include "core/session/session_window_operator.h"
 
 #include <algorithm>
+#include <iterator>
+#include <limits>
 #include <tuple>
+
+#include "core/session/state_text.h"
 
 namespace usp {
 
@@ -185,11 +189,31 @@ int64_t SessionWindowOperator::UserDeadline(std::string_view user_id) const {
   return it == users_.end() ? kNoDeadline : it->second.deadline;
 }
 
+bool SessionWindowOperator::AppendUserState(std::string_view user_id, std::string* out) const {
+  auto it = users_.find(user_id);
+  if (it == users_.end()) return false;
+  // Keys sorted: format, window, windows.
+  out->append("{\"format\":");
+  session_internal::AppendInt(kStateFormat, out);
+  out->append(",\"window\":\"");
+  out->append(ToString(config_.window.type));
+  out->append("\",\"windows\":");
+  it->second.windows->AppendState(config_, out);
+  out->push_back('}');
+  return true;
+}
+
+int64_t SessionWindowOperator::UserOldestStart(std::string_view user_id) const {
+  auto it = users_.find(user_id);
+  return it == users_.end() ? std::numeric_limits<int64_t>::max()
+                            : it->second.windows->OldestStart(config_);
+}
+
 std::optional<std::string> SessionWindowOperator::SerializeUserState(
     std::string_view user_id) const {
-  std::optional<json> state = UserStateJson(user_id);
-  if (!state) return std::nullopt;
-  return state->dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  if (!AppendUserState(user_id, &out)) return std::nullopt;
+  return out;
 }
 
 Status SessionWindowOperator::RestoreUserState(std::string_view user_id, std::string_view state) {
@@ -232,8 +256,43 @@ json SessionWindowOperator::OperatorStateJson() const {
           {"stats", StatsToJson(stats_)}};
 }
 
+void SessionWindowOperator::AppendOperatorState(std::string* out) const {
+  using session_internal::AppendInt;
+  using session_internal::AppendKey;
+  // Keys sorted: format, last_version, stats (its keys sorted too), watermark.
+  out->append("{\"format\":");
+  AppendInt(kStateFormat, out);
+  out->append(",\"last_version\":");
+  AppendInt(last_version_, out);
+  out->append(",\"stats\":{");
+  const std::pair<const char*, int64_t> stats[] = {
+      {"events_dropped_late", stats_.events_dropped_late},
+      {"events_ignored", stats_.events_ignored},
+      {"events_invalid", stats_.events_invalid},
+      {"events_late", stats_.events_late},
+      {"events_on_time", stats_.events_on_time},
+      {"results_emitted", stats_.results_emitted},
+      {"results_saturated", stats_.results_saturated},
+      {"sessions_merged", stats_.sessions_merged},
+  };
+  for (size_t i = 0; i < std::size(stats); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendKey(stats[i].first, out);
+    AppendInt(stats[i].second, out);
+  }
+  out->append("},\"watermark\":");
+  if (watermark_ == kNoWatermark) {
+    out->append("null");
+  } else {
+    AppendInt(watermark_, out);
+  }
+  out->push_back('}');
+}
+
 std::string SessionWindowOperator::SerializeOperatorState() const {
-  return OperatorStateJson().dump();
+  std::string out;
+  AppendOperatorState(&out);
+  return out;
 }
 
 Status SessionWindowOperator::RestoreOperatorState(std::string_view state) {

@@ -116,12 +116,19 @@ class SessionWindowOperator {
   // the state in a larger document without a dump/parse round trip.
   std::optional<nlohmann::json> UserStateJson(std::string_view user_id) const;
   int64_t UserDeadline(std::string_view user_id) const;
+  // The bytes of SerializeUserState appended to *out, without building the
+  // document; false (nothing appended) when the user has no state.
+  bool AppendUserState(std::string_view user_id, std::string* out) const;
+  // The earliest event time any of the user's windows covers (INT64_MAX:
+  // none).
+  int64_t UserOldestStart(std::string_view user_id) const;
   // Replaces the user's state. REQUIRES: produced by an operator of a job
   // with the same window and aggregations.
   Status RestoreUserState(std::string_view user_id, std::string_view state);
   // Watermark, last version and stats.
   std::string SerializeOperatorState() const;
   nlohmann::json OperatorStateJson() const;  // the same before dumping
+  void AppendOperatorState(std::string* out) const;  // the same appended to *out
   Status RestoreOperatorState(std::string_view state);
 
  private:

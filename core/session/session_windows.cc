@@ -5,7 +5,9 @@
 // changes its window, so the new result lists the windows it supersedes.
 
 #include <algorithm>
+#include <limits>
 
+#include "core/session/state_text.h"
 #include "core/session/user_windows.h"
 
 namespace usp::session_internal {
@@ -109,6 +111,41 @@ class SessionWindows : public UserWindows {
                           {"aggregates", config.aggregator.ToState(s.aggregates)}});
     }
     return {{"sessions", std::move(sessions)}};
+  }
+
+  void AppendState(const WindowConfig& config, std::string* out) const override {
+    // Keys sorted: aggregates, emitted, last, pending, start.
+    out->append("{\"sessions\":[");
+    bool first = true;
+    for (const Session& s : sessions_) {
+      if (!first) out->push_back(',');
+      first = false;
+      out->append("{\"aggregates\":");
+      config.aggregator.AppendState(s.aggregates, out);
+      out->append(",\"emitted\":[");
+      for (size_t i = 0; i < s.emitted.size(); ++i) {
+        if (i > 0) out->push_back(',');
+        out->push_back('[');
+        AppendInt(s.emitted[i].start_ms, out);
+        out->push_back(',');
+        AppendInt(s.emitted[i].end_ms, out);
+        out->push_back(']');
+      }
+      out->append("],\"last\":");
+      AppendInt(s.last, out);
+      out->append(",\"pending\":");
+      AppendBool(s.pending, out);
+      out->append(",\"start\":");
+      AppendInt(s.start, out);
+      out->push_back('}');
+    }
+    out->append("]}");
+  }
+
+  int64_t OldestStart(const WindowConfig& config) const override {
+    int64_t oldest = std::numeric_limits<int64_t>::max();
+    for (const Session& s : sessions_) oldest = std::min(oldest, s.start);
+    return oldest;
   }
 
   Status Restore(const WindowConfig& config, const json& state) {

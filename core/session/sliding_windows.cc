@@ -9,9 +9,11 @@
 // `through_` forward without emitting.
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
+#include "core/session/state_text.h"
 #include "core/session/user_windows.h"
 #include "core/session/watermark.h"
 
@@ -91,6 +93,40 @@ class SlidingWindows : public UserWindows {
     return {{"through", through_ == kNoWatermark ? json(nullptr) : json(through_)},
             {"pending", pending_},
             {"panes", std::move(panes)}};
+  }
+
+  void AppendState(const WindowConfig& config, std::string* out) const override {
+    // Keys sorted: panes, pending, through.
+    out->append("{\"panes\":[");
+    bool first = true;
+    for (const auto& [pane, aggregates] : panes_) {
+      if (!first) out->push_back(',');
+      first = false;
+      out->push_back('[');
+      AppendInt(pane, out);
+      out->push_back(',');
+      config.aggregator.AppendState(aggregates, out);
+      out->push_back(']');
+    }
+    out->append("],\"pending\":[");
+    first = true;
+    for (int64_t start : pending_) {
+      if (!first) out->push_back(',');
+      first = false;
+      AppendInt(start, out);
+    }
+    out->append("],\"through\":");
+    if (through_ == kNoWatermark) {
+      out->append("null");
+    } else {
+      AppendInt(through_, out);
+    }
+    out->push_back('}');
+  }
+
+  int64_t OldestStart(const WindowConfig& config) const override {
+    if (panes_.empty()) return std::numeric_limits<int64_t>::max();
+    return panes_.begin()->first * config.window.slide_ms;
   }
 
   Status Restore(const WindowConfig& config, const json& state) {

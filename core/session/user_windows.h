@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "core/session/aggregator.h"
@@ -65,6 +66,13 @@ class UserWindows {
   virtual bool empty() const = 0;
 
   virtual nlohmann::json ToState(const WindowConfig& config) const = 0;
+  // The same as compact JSON text: the bytes of ToState(config).dump()
+  // (state_text.h).
+  virtual void AppendState(const WindowConfig& config, std::string* out) const = 0;
+
+  // The earliest event time any window held covers (sliding: the first
+  // pane's start; session: the first session's start); INT64_MAX when none.
+  virtual int64_t OldestStart(const WindowConfig& config) const = 0;
 };
 
 std::unique_ptr<UserWindows> NewSlidingWindows();

@@ -10,6 +10,7 @@
 #include "core/murmur2.h"
 #include "core/segment/segment_logic.h"  // ParseSignalView
 #include "core/session/session_record.h"
+#include "core/session/state_text.h"
 #include "core/session/user_windows.h"
 
 namespace usp {
@@ -68,6 +69,10 @@ SessionJobProcessor::PartitionTime& SessionJobProcessor::Partition(int32_t parti
 
 int64_t SessionJobProcessor::Watermark(PartitionTime& p, int64_t now) {
   if (options_.idle_timeout_ms <= 0) return p.tracker.watermark();
+  if (p.behind) {
+    for (size_t i = 0; i < p.last_seen.size(); ++i) p.tracker.SetIdle(i, false);
+    return p.tracker.watermark();
+  }
   const int64_t idle = options_.idle_timeout_ms;
   const int64_t since = p.since;
   for (size_t i = 0; i < p.last_seen.size(); ++i) {
@@ -79,31 +84,6 @@ int64_t SessionJobProcessor::Watermark(PartitionTime& p, int64_t now) {
   if (now - last >= idle) w = std::max(w, now - idle);  // a quiet partition follows the clock
   return w;
 }
-
-namespace {
-
-// The earliest event time any window in a user's serialized windows covers
-// (sliding: the first pane's start; session: the first session's start).
-int64_t OldestWindowStart(const json& windows, int64_t slide_ms) {
-  int64_t oldest = std::numeric_limits<int64_t>::max();
-  if (auto panes = windows.find("panes"); panes != windows.end() && panes->is_array()) {
-    for (const json& pane : *panes) {
-      if (pane.is_array() && !pane.empty() && pane[0].is_number_integer()) {
-        oldest = std::min(oldest, pane[0].get<int64_t>() * slide_ms);
-      }
-    }
-  }
-  if (auto sessions = windows.find("sessions"); sessions != windows.end() && sessions->is_array()) {
-    for (const json& s : *sessions) {
-      if (s.is_object() && s.contains("start") && s["start"].is_number_integer()) {
-        oldest = std::min(oldest, s["start"].get<int64_t>());
-      }
-    }
-  }
-  return oldest;
-}
-
-}  // namespace
 
 int64_t SessionJobProcessor::PartitionWatermark(int32_t partition) {
   const int64_t now = clock_->NowMs();
@@ -169,6 +149,12 @@ void SessionJobProcessor::Keep(std::string_view key, int32_t partition,
   it->second.loaded = std::move(loaded);
 }
 
+void SessionJobProcessor::SetSourceBehind(int32_t partition, bool behind) {
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end() && !behind) return;  // idleness counts from the first call
+  Partition(partition, clock_->NowMs()).behind = behind;
+}
+
 void SessionJobProcessor::ForgetPartitions(const std::vector<int32_t>& partitions) {
   for (auto it = cache_.begin(); it != cache_.end();) {
     if (std::find(partitions.begin(), partitions.end(), it->second.partition) != partitions.end()) {
@@ -187,28 +173,50 @@ Status SessionJobProcessor::Finish(std::string_view key, Loaded* loaded,
   }
   stats_.results += static_cast<int64_t>(results.size());
 
-  // Built in place (no dump/parse round trip through the operator's
-  // serialized forms); the bytes are the same as before.
-  std::optional<json> windows = loaded->op.UserStateJson(key);
+  // Written as text directly (core/session/state_text.h): the same bytes
+  // the nlohmann document gave, without building it.
   std::optional<int64_t> timer;
-  if (windows.has_value()) {
-    if (!windows->contains("windows")) return Status::Internal("session user state is not an object");
-    // The user's next deadline (an event-time watermark value).
+  windows_text_.clear();
+  if (loaded->op.AppendUserState(key, &windows_text_)) {
+    // The user's next deadline (an event-time watermark value). A timer
+    // already set at or before where it would go now is kept: firing early
+    // only re-checks and re-arms, and an active user's records do not move
+    // it (each move is a store write and two changelog records).
     const int64_t deadline = loaded->op.UserDeadline(key);
     if (deadline != session_internal::kNoDeadline) {
-      timer = std::max(deadline, now + options_.recheck_ms);
+      const int64_t wanted = std::max(deadline, now + options_.recheck_ms);
+      timer = loaded->timer.has_value() && *loaded->timer <= wanted ? *loaded->timer : wanted;
     }
     // Identities older than every window left cannot be counted twice.
-    const int64_t oldest = OldestWindowStart((*windows)["windows"], job_.spec.window.slide_ms);
+    const int64_t oldest = loaded->op.UserOldestStart(key);
     std::erase_if(loaded->seen, [&](const auto& entry) { return entry.second < oldest; });
-    json seen = json::object();
-    for (const auto& [id, t] : loaded->seen) seen[id] = t;
-    json doc = {{"format", kStateFormat},
-                {"operator", loaded->op.OperatorStateJson()},
-                {"windows", std::move(*windows)},
-                {"timer", timer.has_value() ? json(*timer) : json(nullptr)},
-                {"seen", std::move(seen)}};
-    out->state = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string state;
+    state.reserve(windows_text_.size() + 256 + 32 * loaded->seen.size());
+    // Keys sorted, as the document had them: format, operator, seen, timer,
+    // windows.
+    state.append("{\"format\":");
+    session_internal::AppendInt(kStateFormat, &state);
+    state.append(",\"operator\":");
+    loaded->op.AppendOperatorState(&state);
+    state.append(",\"seen\":{");
+    bool first = true;
+    for (const auto& [id, t] : loaded->seen) {
+      if (!first) state.push_back(',');
+      first = false;
+      session_internal::AppendString(id, &state);
+      state.push_back(':');
+      session_internal::AppendInt(t, &state);
+    }
+    state.append("},\"timer\":");
+    if (timer.has_value()) {
+      session_internal::AppendInt(*timer, &state);
+    } else {
+      state.append("null");
+    }
+    state.append(",\"windows\":");
+    state.append(windows_text_);
+    state.push_back('}');
+    out->state = std::move(state);
   } else {
     out->state.reset();  // every window finalized: nothing left for this user
   }

@@ -18,7 +18,12 @@
 // for `idle_timeout_ms` of wall-clock time is idle and does not hold the
 // watermark back; when the whole partition has been quiet that long, its
 // watermark follows the wall clock: max(watermark, now - idle_timeout_ms), so
-// the last windows of a quiet stream still close.
+// the last windows of a quiet stream still close. None of this applies while
+// the worker reports the partition behind (SetSourceBehind: records not yet
+// consumed, or its end not known yet): a backlog is not a quiet stream, even
+// when its records arrive slowly (a slow or overloaded worker, a take-over
+// reading from the committed offset), so its late-looking records are not
+// dropped for a watermark the wall clock invented.
 //
 // Each record first advances the user's windows to the partition's watermark
 // before it (so lateness is judged against it), is added, then advances them
@@ -27,9 +32,11 @@
 // event-time value, so for a live stream the timer fires about when the
 // watermark gets there; when it fires the user's windows are advanced to the
 // partition's current watermark (other users' records move it), and the
-// timer is re-armed while windows remain. Timers never invent a watermark
-// from the wall clock for a partition that is receiving records, so replays
-// and backlogs close windows by event time only.
+// timer is re-armed while windows remain. A timer already set no later than
+// that is kept rather than moved (firing early only re-checks and re-arms),
+// so an active user's records do not each move it. Timers never invent a
+// watermark from the wall clock for a partition that is receiving records,
+// so replays and backlogs close windows by event time only.
 //
 // Duplicates: signal topics are written at least once, so after a failover
 // of the signal job a record can arrive again (same signal and event_id, a
@@ -117,6 +124,8 @@ class SessionJobProcessor : public KeyedProcessor {
   Status OnTimer(std::string_view key, int64_t at_ms, const std::optional<std::string>& state,
                  ProcessorEffects* out) override;
   void ForgetPartitions(const std::vector<int32_t>& partitions) override;
+  // A partition with a backlog is never idle (see "Time" above).
+  void SetSourceBehind(int32_t partition, bool behind) override;
 
   // The event-time watermark of a source partition (kNoWatermark: none yet),
   // as used now (idle rules applied).
@@ -134,6 +143,7 @@ class SessionJobProcessor : public KeyedProcessor {
     // partitions "quiet" before it read anything.
     int64_t since = 0;
     int64_t last_record = -1;  // wall clock of the partition's last record
+    bool behind = false;       // the worker reports a backlog (SetSourceBehind)
   };
   // What a user's stored state holds, restored into a fresh operator.
   struct Loaded {
@@ -167,6 +177,7 @@ class SessionJobProcessor : public KeyedProcessor {
   std::map<std::string, size_t, std::less<>> source_of_signal_;
   std::map<int32_t, PartitionTime> partitions_;
   simdjson::dom::parser parser_;
+  std::string windows_text_;  // Finish's scratch buffer
   SessionJobStats stats_;
   struct CacheEntry {
     int32_t partition = 0;

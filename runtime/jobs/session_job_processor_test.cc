@@ -215,6 +215,30 @@ TEST_F(SessionJobProcessorTest, APartitionIsNotQuietBeforeTheProcessorHandledIt)
   EXPECT_TRUE(Fire("u1", e.timers_to_set[0]).outputs.empty()) << "the stream is not quiet yet";
 }
 
+TEST_F(SessionJobProcessorTest, APartitionWithABacklogIsNeverQuiet) {
+  // A worker an hour behind whose records arrive slowly (overloaded, or
+  // reading a take-over's backlog): no record for longer than the idle
+  // timeout, but the partition has records not yet consumed. The wall clock
+  // must not invent a watermark that makes the backlog late.
+  Make("{type: session, gap: 10m}", "0s", /*idle_timeout_ms=*/10 * kSecond);
+  clock_.now_ms = kB + kHour;
+  processor_->SetSourceBehind(0, true);
+  Feed("u1", kB + 1 * M);
+  clock_.now_ms += 10 * M;  // far past the idle timeout
+  ASSERT_EQ(timers_.size(), 1u);
+  EXPECT_TRUE(Fire("u1", timers_.begin()->first).outputs.empty()) << "behind, not quiet";
+  Feed("u1", kB + 2 * M);  // the backlog goes on
+  EXPECT_EQ(processor_->stats().on_time, 2);
+  EXPECT_EQ(processor_->stats().dropped_late, 0);
+  EXPECT_EQ(Take(), std::vector<Window>{});
+  // Caught up and then quiet: the idle rule closes the session.
+  processor_->SetSourceBehind(0, false);
+  clock_.now_ms += 11 * kSecond;
+  ASSERT_EQ(timers_.size(), 1u);
+  Fire("u1", timers_.begin()->first);
+  EXPECT_EQ(Take(), (std::vector<Window>{{"u1", kB + 1 * M, kB + 12 * M, 2}}));
+}
+
 TEST_F(SessionJobProcessorTest, AnUnknownSignalIsIgnored) {
   Make("{type: session, gap: 10m}", "0s");
   ProcessorEffects e = Feed("u1", kB, "bookings");

@@ -634,6 +634,7 @@ Status StatefulWorker::RunOnce() {
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(ReleaseChangelog());
+  ReportBacklog();
   USP_RETURN_IF_ERROR(FireDueTimers(now));
   USP_RETURN_IF_ERROR(FlushStaged());
 
@@ -674,6 +675,20 @@ Status StatefulWorker::Finish() {
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::nullopt}}));
   }
   return Status::Ok();
+}
+
+void StatefulWorker::ReportBacklog() {
+  for (int32_t p : owned_) {
+    bool behind = false;
+    for (const Slot& s : slots_) {
+      // -1: the end is not known yet (no fetch answered): not known to be quiet.
+      if (s.partition == p && source_->Lag(s.topic, s.partition, s.tracker.next_offset()) != 0) {
+        behind = true;
+        break;
+      }
+    }
+    processor_->SetSourceBehind(p, behind);
+  }
 }
 
 void StatefulWorker::Publish() {

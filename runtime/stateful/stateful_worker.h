@@ -108,6 +108,14 @@ class KeyedProcessor {
   // last produced) drops what it holds for them: another owner may have
   // written them since.
   virtual void ForgetPartitions(const std::vector<int32_t>& partitions) {}
+  // Whether an owned source partition has a backlog: `behind` is true while
+  // some source topic of the partition has records not yet consumed and
+  // acknowledged, or its end is not known yet. The worker reports every
+  // owned partition once per loop iteration, before its timers and
+  // records. A processor that treats a stream without records for a while
+  // as quiet (a wall-clock idle rule) must not do so while it is behind: a
+  // backlog, or the first moments of a take-over, is not a quiet stream.
+  virtual void SetSourceBehind(int32_t partition, bool behind) {}
 };
 
 struct StatefulJob {
@@ -203,6 +211,8 @@ class StatefulWorker : public AssignableWorker {
   Status DrainAndCommit();
   Status ProcessMessage(size_t slot, const ConsumedMessage& m);
   Status FireDueTimers(int64_t now_ms);
+  // Tells the processor which owned partitions have a backlog.
+  void ReportBacklog();
   // Stores `effects` for `key` in `partition` and sends its outputs; its
   // changelog records are deferred until those are acknowledged
   // (ReleaseChangelog). Every record carries `ticket`; *pending is false
