@@ -26,7 +26,7 @@ class Double:
              "--tls-dir", os.path.join(self.dir, "tls"), "--token", TOKEN] + list(extra_args),
             stdout=subprocess.DEVNULL, stderr=log)
         log.close()
-        deadline = time.time() + 15
+        deadline = time.time() + 60  # TLS key generation and imports are slow under load
         while not os.path.exists(port_file):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("apiserver double did not start: " + self.log())
@@ -102,7 +102,13 @@ class WatchStream:
         self.conn.close()
 
 
-def wait_for(pred, timeout=10, interval=0.05, what="condition"):
+def wait_for(pred, timeout=30, interval=0.05, what="condition"):
+    """pred's first truthy value; AssertionError after timeout seconds.
+
+    The default is generous: a condition that should become true costs only the time
+    it takes, and a sanitizer build beside another test (2 cores) makes every kubectl
+    call and pod start several times slower than on an idle machine.
+    """
     deadline = time.time() + timeout
     while time.time() < deadline:
         v = pred()

@@ -399,8 +399,8 @@ class ApiSemanticsTest(unittest.TestCase):
     def test_watch_timeout_seconds_ends_stream(self):
         t0 = time.time()
         s = self.d.watch(CMS + "?watch=1&timeoutSeconds=1&labelSelector=none%3Dx")
-        self.assertIsNone(s.next())
-        self.assertLess(time.time() - t0, 3)
+        self.assertIsNone(s.next())  # the stream ended, before the 10 s socket timeout
+        self.assertLess(time.time() - t0, 9)
         s.close()
 
     def test_drop_and_expire_open_watches(self):

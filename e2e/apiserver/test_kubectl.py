@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,6 +168,9 @@ class KubectlTest(unittest.TestCase):
                  what="pods garbage collected")
 
     def test_failed_pod_is_replaced(self):
+        # The failed pod lives about 1.5 s (0.5 s running, then 1 s Failed before the
+        # kubelet deletes it): too short to catch by polling with kubectl on a loaded
+        # machine. `kubectl get -w` sees every state it went through, in order.
         dep = """apiVersion: apps/v1
 kind: Deployment
 metadata: {name: crash}
@@ -181,24 +186,35 @@ spec:
         command: ["sh", "-c", "if [ -e MARK ]; then exec sleep 60; fi; touch MARK; sleep 0.5; exit 3"]
 """
         mark = os.path.join(self.d.dir, "crashed-once")
-        self.kubectl_ok("apply", "-f", "-", stdin=dep.replace("MARK", mark))
-        first = wait_for(lambda: self.kubectl_ok("get", "pods", "-l", "app=crash", "-o",
-                                                 "jsonpath={.items[0].metadata.name}"),
-                         what="first pod")
+        watch = KubectlWatch(self, "pods", "-l", "app=crash")
+        try:
+            self.kubectl_ok("apply", "-f", "-", stdin=dep.replace("MARK", mark))
+            first = watch.wait(lambda e: e["type"] == "ADDED", "first pod")
+            first = first["object"]["metadata"]["name"]
 
-        def terminated_code():
-            out = self.kubectl("get", "pod", first, "-o", "jsonpath={.status.containerStatuses"
-                               "[0].state.terminated.exitCode}")[1]
-            return out or None
+            def of_first(e):
+                return e["object"]["metadata"]["name"] == first
 
-        self.assertEqual(wait_for(terminated_code, what="exit code"), "3")
-        wait_for(lambda: first not in self.kubectl_ok("get", "pods", "-l", "app=crash",
-                                                      "-o", "name"),
-                 what="failed pod replaced")
-        wait_for(lambda: self.kubectl_ok("get", "pods", "-l", "app=crash").count("Running") == 1,
-                 what="replacement running")
-        names = self.kubectl_ok("get", "pods", "-l", "app=crash", "-o", "name").split()
-        self.assertEqual(len(names), 1)
+            failed = watch.wait(lambda e: of_first(e) and e["object"].get("status", {}).get(
+                "phase") == "Failed", "the first pod Failed")["object"]["status"]
+            self.assertEqual(failed["containerStatuses"][0]["state"]["terminated"]["exitCode"], 3)
+            self.assertEqual(failed["containerStatuses"][0]["state"]["terminated"]["reason"],
+                             "Error")
+            watch.wait(lambda e: of_first(e) and e["type"] == "DELETED", "failed pod replaced")
+            running = watch.wait(lambda e: not of_first(e) and e["type"] != "DELETED" and any(
+                c.get("status") == "True" and c.get("type") == "Ready"
+                for c in e["object"].get("status", {}).get("conditions", [])),
+                "replacement ready")["object"]
+            self.assertEqual(running["status"]["phase"], "Running")
+            self.assertIn("running", running["status"]["containerStatuses"][0]["state"])
+            self.assertEqual(running["metadata"]["ownerReferences"][0]["name"], "crash")
+        finally:
+            watch.stop()
+        # What a person would see now: one pod, the replacement, Running.
+        out = self.kubectl_ok("get", "pods", "-l", "app=crash")
+        rows = [line.split() for line in out.splitlines()[1:]]
+        self.assertEqual([(r[0], r[2]) for r in rows],
+                         [(running["metadata"]["name"], "Running")], out)
         self.kubectl_ok("delete", "deployment", "crash", "--wait=false")
 
     def test_graceful_delete_runs_the_prestop_hook_before_sigterm(self):
@@ -215,6 +231,96 @@ spec:
         self.kubectl_ok("delete", "pod", "hooked", "--wait=true", "--timeout=30s")
         with open(log) as f:
             self.assertEqual(f.read().split(), ["PRESTOP", "TERM"])
+
+
+class KubectlWatch:
+    """`kubectl get KIND ARGS --watch --output-watch-events -o json` in the background.
+
+    Started before the change it is to see; returns once kubectl's watch request has
+    reached the double (kubectl lists, then watches from the list's resourceVersion, so
+    every later change of the listed objects is streamed, however slow kubectl is).
+    """
+
+    def __init__(self, test, *args):
+        self.test = test
+        since = test.d.request("GET", "/_double/requests")[1]["next"]
+        self.err = open(os.path.join(test.d.dir, "kubectl-watch.err"), "w+")
+        self.proc = subprocess.Popen(
+            [KUBECTL, "get"] + list(args) + ["--watch", "--output-watch-events", "-o", "json"],
+            env=test.env, stdout=subprocess.PIPE, stderr=self.err, text=True)
+        self.events = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        resource = args[0]
+
+        def watching():
+            if self.proc.poll() is not None:
+                raise AssertionError("kubectl get --watch exited: " + self._stderr())
+            log = test.d.request("GET", "/_double/requests?since=%d" % since)[1]["requests"]
+            return any(e["verb"] == "watch" and e["resource"] == resource and
+                       "kubectl" in (e.get("agent") or "") for e in log)
+
+        wait_for(watching, what="kubectl's watch of " + resource)
+
+    def _stderr(self):
+        self.err.seek(0)
+        return self.err.read()
+
+    def _read(self):
+        # One JSON document per event (kubectl prints them one a line with
+        # --output-watch-events; a document split over lines is decoded once whole).
+        decoder = json.JSONDecoder()
+        buf = ""
+        for line in self.proc.stdout:
+            buf += line
+            while buf.strip():
+                try:
+                    event, end = decoder.raw_decode(buf.lstrip())
+                except ValueError:
+                    break  # not complete yet
+                buf = buf.lstrip()[end:]
+                with self.cond:
+                    self.events.append(event)
+                    self.cond.notify_all()
+        with self.cond:
+            self.events.append(None)  # the end of the stream
+            self.cond.notify_all()
+
+    def wait(self, pred, what, timeout=60):
+        """The first event (in stream order) that pred accepts; fails after timeout."""
+        deadline = time.time() + timeout
+        seen = 0
+        with self.cond:
+            while True:
+                while seen < len(self.events):
+                    e = self.events[seen]
+                    seen += 1
+                    if e is None:
+                        raise AssertionError("kubectl's watch ended before %s: %s; events: %s"
+                                             % (what, self._stderr(), self.summary()))
+                    if pred(e):
+                        return e
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %s; events: %s"
+                                         % (what, self.summary()))
+                self.cond.wait(left)
+
+    def summary(self):
+        return [(e["type"], e["object"]["metadata"]["name"],
+                 e["object"].get("status", {}).get("phase")) for e in self.events if e]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.thread.join(timeout=30)
+        self.proc.stdout.close()
+        self.err.close()
 
 
 class PodProcessLifetimeTest(unittest.TestCase):
@@ -247,7 +353,7 @@ class PodProcessLifetimeTest(unittest.TestCase):
                     pass
             return True
 
-        wait_for(all_gone, timeout=5, what="pod processes killed on exit")
+        wait_for(all_gone, what="pod processes killed on exit")
 
 
 if __name__ == "__main__":
