@@ -1,11 +1,8 @@
 #include "core/json_pointer.h"
 
 namespace usp {
-namespace {
 
-// RFC 6901 array index: "0" or a decimal without leading zeros. "-" (past the
-// end) never resolves when reading.
-std::optional<size_t> ArrayIndex(std::string_view token) {
+std::optional<size_t> JsonPointer::ArrayIndex(std::string_view token) {
   if (token.empty() || token.size() > 18) return std::nullopt;
   if (token.size() > 1 && token[0] == '0') return std::nullopt;
   size_t index = 0;
@@ -15,8 +12,6 @@ std::optional<size_t> ArrayIndex(std::string_view token) {
   }
   return index;
 }
-
-}  // namespace
 
 Result<JsonPointer> JsonPointer::Parse(std::string_view text) {
   JsonPointer pointer;

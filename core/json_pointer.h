@@ -33,6 +33,10 @@ class JsonPointer {
 
   bool operator==(const JsonPointer& o) const { return text_ == o.text_; }
 
+  // A token as an array index (RFC 6901: "0" or decimal without leading
+  // zeros; "-" never resolves when reading); nullopt when it is not one.
+  static std::optional<size_t> ArrayIndex(std::string_view token);
+
  private:
   std::string text_;
   std::vector<std::string> tokens_;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "core/session/aggregator.h"
 
 namespace usp {
@@ -236,6 +238,64 @@ TEST(Aggregator, ResolvesFieldsAndWritesResultsInSpecOrder) {
   ASSERT_TRUE(restored.ok()) << restored.status().ToString();
   EXPECT_EQ(aggregator.ResultJson(*restored), aggregator.ResultJson(state));
   EXPECT_FALSE(aggregator.FromState(json::array()).ok());
+}
+
+}  // namespace
+}  // namespace usp
+
+namespace usp {
+namespace {
+
+AggregationSpec FieldSpec(AggregationFn fn, const char* field, int32_t k = 0, int32_t n = 0) {
+  AggregationSpec spec;
+  spec.name = "a";
+  spec.fn = fn;
+  spec.k = k;
+  spec.n = n;
+  if (field != nullptr) spec.field = *JsonPointer::Parse(field);
+  return spec;
+}
+
+// What the session job feeds the aggregator (only the fields it reads,
+// converted from the simdjson parse) adds up to what the whole record parsed
+// by nlohmann adds up to: same kinds of numbers, the last of duplicate keys,
+// array items by index, missing paths ignored.
+TEST(Aggregator, ExtractedFieldsAddUpLikeTheWholeRecord) {
+  const std::vector<std::vector<AggregationSpec>> jobs = {
+      {FieldSpec(AggregationFn::kCount, nullptr), FieldSpec(AggregationFn::kSum, "/a/price"),
+       FieldSpec(AggregationFn::kMax, "/a/price"), FieldSpec(AggregationFn::kMin, "/n"),
+       FieldSpec(AggregationFn::kDistinctCount, "/a/city"),
+       FieldSpec(AggregationFn::kTopK, "/list/1", 2), FieldSpec(AggregationFn::kAvg, "/a/x~1y"),
+       FieldSpec(AggregationFn::kLastN, "/a", 0, 2), FieldSpec(AggregationFn::kCount, "/list/01")},
+      {FieldSpec(AggregationFn::kLastN, nullptr, 0, 3), FieldSpec(AggregationFn::kSum, "/n")},
+      {FieldSpec(AggregationFn::kDistinctCount, ""), FieldSpec(AggregationFn::kCount, "/missing")},
+  };
+  const char* records[] = {
+      R"({"a": {"price": 5, "city": "Paris", "x/y": 2.5}, "n": -3, "list": [1, "two", {"b": 1}]})",
+      R"({"a": {"price": 1e3, "city": {"z": 1, "y": [1, 2]}}, "n": 18446744073709551615})",
+      R"({"a": {"price": -0, "city": "Rome", "city": "Oslo"}, "list": [null, null]})",
+      R"({"a": [1, 2], "n": 9007199254740993, "list": "not a list"})",
+      R"({"a": {"price": "5", "x/y": -1}, "n": 1.5, "list": [0, [1]]})",
+      R"({})",
+  };
+  for (const auto& specs : jobs) {
+    Aggregator aggregator(specs);
+    Aggregates whole = aggregator.Empty();
+    Aggregates extracted = aggregator.Empty();
+    simdjson::dom::parser parser;
+    int64_t t = 0;
+    for (const char* text : records) {
+      SCOPED_TRACE(text);
+      aggregator.Add(nlohmann::json::parse(text), ++t, &whole);
+      simdjson::dom::element doc;
+      ASSERT_FALSE(parser.parse(text, std::strlen(text)).get(doc));
+      nlohmann::json fields = nlohmann::json::object();
+      aggregator.ExtractFields(doc, &fields);
+      aggregator.Add(fields, t, &extracted);
+      ASSERT_EQ(aggregator.ToState(extracted).dump(), aggregator.ToState(whole).dump());
+      ASSERT_EQ(aggregator.ResultJson(extracted), aggregator.ResultJson(whole));
+    }
+  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <simdjson.h>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ class Aggregator {
 
   // Adds one signal record (a JSON object) at its event time.
   void Add(const nlohmann::json& record, int64_t event_time_ms, Aggregates* into) const;
+
+  // The parts of a record (parsed with simdjson) that Add reads, copied
+  // into *out (an object, or anything when it is replaced): each
+  // aggregation's field at its path, or the whole record when one reads all
+  // of it (last_n without a field). Add(*out) then does what Add of the
+  // record parsed by nlohmann would (numbers keep nlohmann's kinds; of
+  // duplicate keys the last counts), without converting the rest.
+  void ExtractFields(simdjson::dom::element record, nlohmann::json* out) const;
 
   // REQUIRES: both were made by this Aggregator (or one with equal specs).
   void Merge(const Aggregates& from, Aggregates* into) const;

@@ -260,7 +260,12 @@ Status SessionJobProcessor::Process(std::string_view key, std::string_view recor
     ++stats_.duplicates;  // applied before: a replay of the signal job upstream
     return Status::Ok();
   }
-  auto outcome = loaded->op.AddJson(key, event_time, record);
+  // Only what the aggregations read, converted from the simdjson parse
+  // (not a third parse of the record, by nlohmann).
+  fields_ = json::object();
+  config_->aggregator.ExtractFields(view->record, &fields_);
+  fields_["signal"] = view->signal;
+  auto outcome = loaded->op.Add(key, event_time, fields_);
   if (outcome.ok() && !identity.empty() &&
       (*outcome == AddOutcome::kOnTime || *outcome == AddOutcome::kLate)) {
     loaded->seen.emplace(std::move(identity), event_time);

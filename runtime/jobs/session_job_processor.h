@@ -63,6 +63,7 @@
 //
 // Thread-compatible (one worker loop calls it).
 
+#include <nlohmann/json.hpp>
 #include <simdjson.h>
 
 #include <cstdint>
@@ -178,6 +179,7 @@ class SessionJobProcessor : public KeyedProcessor {
   std::map<int32_t, PartitionTime> partitions_;
   simdjson::dom::parser parser_;
   std::string windows_text_;  // Finish's scratch buffer
+  nlohmann::json fields_;     // the part of a record the aggregations read
   SessionJobStats stats_;
   struct CacheEntry {
     int32_t partition = 0;

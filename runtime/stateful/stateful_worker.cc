@@ -232,6 +232,14 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   std::set_symmetric_difference(owned_.begin(), owned_.end(), parts.begin(), parts.end(),
                                 std::back_inserter(moved));
   if (!moved.empty()) processor_->ForgetPartitions(moved);
+  for (int32_t p : moved) {  // another owner, or the changelog, may have written them since
+    auto it = state_cache_.find(p);
+    if (it == state_cache_.end()) continue;
+    for (const auto& [key, value] : it->second) {
+      state_cache_bytes_ -= key.size() + (value ? value->size() : 0) + 64;
+    }
+    state_cache_.erase(it);
+  }
   slots_ = std::move(slots);
   tickets_.clear();
   outstanding_.clear();
@@ -524,13 +532,40 @@ Result<std::optional<std::string>> StatefulWorker::GetState(int32_t partition,
     auto it = staged_state_.find({partition, state_key});
     if (it != staged_state_.end()) return it->second;
   }
-  return store_->Get(partition, state_key);
+  if (auto p = state_cache_.find(partition); p != state_cache_.end()) {
+    auto it = p->second.find(state_key);
+    if (it != p->second.end()) return it->second;
+  }
+  auto stored = store_->Get(partition, state_key);
+  if (stored.ok()) CacheState(partition, std::move(state_key), *stored);
+  return stored;
+}
+
+void StatefulWorker::CacheState(int32_t partition, std::string key,
+                                std::optional<std::string> value) {
+  if (options_.state_cache_bytes == 0) return;
+  const size_t bytes = key.size() + (value ? value->size() : 0) + 64;
+  if (state_cache_bytes_ + bytes > options_.state_cache_bytes) {
+    state_cache_.clear();
+    state_cache_bytes_ = 0;
+  }
+  auto& entries = state_cache_[partition];
+  auto [it, inserted] = entries.try_emplace(std::move(key));
+  if (!inserted) {
+    state_cache_bytes_ -= it->first.size() + (it->second ? it->second->size() : 0) + 64;
+  }
+  it->second = std::move(value);
+  state_cache_bytes_ += bytes;
 }
 
 Status StatefulWorker::FlushStaged() {
   for (auto& [partition, writes] : staged_) {
     if (!writes.empty()) USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
     writes.clear();
+  }
+  // What was just written is what the store now holds.
+  for (auto& [where, value] : staged_state_) {
+    CacheState(where.first, where.second, std::move(value));
   }
   staged_state_.clear();
   return Status::Ok();

@@ -40,6 +40,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/status.h"
@@ -146,6 +147,12 @@ struct StatefulWorkerOptions {
   // Optional (null: not counted): usp_events_failed_total{reason},
   // usp_events_dead_lettered_total and usp_kafka_errors_total{op="commit"}.
   WorkerMetrics* metrics = nullptr;
+  // Owned partitions' state values (and absences) as last written or read
+  // are kept in memory up to about this many bytes, so a key's next record
+  // or timer does not read RocksDB; the store holds the same values. A
+  // partition's entries are dropped when it is gained or lost, all of them
+  // when the bound is passed. 0: no cache.
+  size_t state_cache_bytes = 64 << 20;
 };
 
 struct StatefulSnapshot {
@@ -288,6 +295,11 @@ class StatefulWorker : public AssignableWorker {
   std::string envelope_buffer_;  // reused by ProcessMessage
   std::map<int32_t, std::vector<StateWrite>> staged_;  // partition -> writes not yet applied
   std::map<std::pair<int32_t, std::string>, std::optional<std::string>> staged_state_;
+  // Flushed (or read) state values of owned partitions: options_.state_cache_bytes.
+  void CacheState(int32_t partition, std::string key, std::optional<std::string> value);
+  std::unordered_map<int32_t, std::unordered_map<std::string, std::optional<std::string>>>
+      state_cache_;
+  size_t state_cache_bytes_ = 0;
   StatefulSnapshot stats_;
 
   mutable std::mutex mutex_;

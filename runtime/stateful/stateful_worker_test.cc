@@ -400,5 +400,25 @@ TEST_F(StatefulWorkerTest, TimersOfATakenOverPartitionAreLoadedAndThoseOfAReleas
   EXPECT_EQ(DueTimers(*store_, 0, INT64_MAX)->size(), 1u);
 }
 
+// The worker keeps owned partitions' state values in memory (no RocksDB
+// read per record); a partition lost and taken over again must be read from
+// the store again, where the changelog put what another owner did meanwhile.
+TEST_F(StatefulWorkerTest, AStateCachedBeforeAPartitionWasLostIsNotUsedAfterItIsRegained) {
+  FakeFollower follower;
+  Make({}, &follower);
+  ASSERT_EQ(worker_->ApplyAssignment(1, {1}).result, AssignmentResult::kApplied);
+  source_.Add(kSource, 1, 0, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(worker_->ApplyAssignment(2, {}).result, AssignmentResult::kApplied);
+  // Another owner counted u1 to 5 (offset 4); the changelog brought it here.
+  ASSERT_TRUE(store_->Apply(1, {{"s/u1", EncodeStateEnvelope({{{kSource, 4}}, "5"})}}).ok());
+  source_.committed[{kSource, 1}] = 5;
+  ASSERT_EQ(worker_->ApplyAssignment(3, {1}).result, AssignmentResult::kApplied);
+  source_.batches.emplace_back();
+  source_.Add(kSource, 1, 5, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(Outputs().back(), R"({"count":6,"user":"u1"})");
+}
+
 }  // namespace
 }  // namespace usp
