@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,7 @@
 struct rd_kafka_s;
 struct rd_kafka_message_s;
 struct rd_kafka_topic_s;
+struct rd_kafka_topic_partition_list_s;
 
 namespace usp {
 
@@ -120,6 +122,12 @@ class KafkaConsumer {
   // TakeAsyncCommitError() (and logged).
   Status CommitAsync(const std::vector<TopicPartitionOffset>& offsets);
   Status TakeAsyncCommitError();
+  // The offset the broker last acknowledged as committed for a partition
+  // since the last Assign() (CommitSync's success, or an asynchronous
+  // commit's report served by Poll); kOffsetInvalid when none. What
+  // CommitAsync sent is not committed until then: a process killed before
+  // the report may have lost it.
+  int64_t AcknowledgedCommit(const std::string& topic, int32_t partition) const;
 
   // The group's committed offsets for `partitions` (kOffsetInvalid when
   // nothing is committed). Asks the group coordinator.
@@ -148,6 +156,9 @@ class KafkaConsumer {
   std::vector<TopicPartition> assignment_;
   std::vector<rd_kafka_message_s*> held_;  // messages behind the last Poll()'s views
   Status async_commit_error_;
+  void Acknowledge(const rd_kafka_topic_partition_list_s* offsets);
+  mutable std::mutex acknowledged_mutex_;
+  std::map<std::pair<std::string, int32_t>, int64_t> acknowledged_;  // GUARDED_BY(acknowledged_mutex_)
   friend struct KafkaConsumerCallbacks;
 };
 

@@ -165,6 +165,34 @@ TEST_F(KafkaClientTest, AsyncCommitIsVisibleAfterPolling) {
   EXPECT_TRUE(consumer->TakeAsyncCommitError().ok());
 }
 
+// What a worker shows as committed: only what the broker acknowledged. An
+// asynchronous commit is not acknowledged before its report is polled; a
+// new assignment starts over (the broker's committed offsets are read again).
+TEST_F(KafkaClientTest, ACommitIsAcknowledgedOnlyOnceTheBrokerAnswered) {
+  ProduceTo(2, 3);
+  auto consumer = MakeConsumer("g-ack");
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(consumer->Assign({{"events", 2, kOffsetBeginning}}).ok());
+  ASSERT_EQ(ConsumeN(consumer.get(), 3).size(), 3u);
+  ASSERT_TRUE(consumer->CommitAsync({{"events", 2, 2}}).ok());
+  EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), kOffsetInvalid) << "sent, not answered";
+  std::vector<ConsumedMessage> batch;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kTimeoutMs);
+  while (consumer->AcknowledgedCommit("events", 2) != 2 &&
+         std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(consumer->Poll(10, 50, &batch).ok());
+  }
+  EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), 2);
+  auto c = consumer->Committed({{"events", 2}}, kTimeoutMs);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)[0].offset, 2) << "acknowledged means stored";
+  ASSERT_TRUE(consumer->CommitSync({{"events", 2, 3}}).ok());
+  EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), 3);
+  EXPECT_EQ(consumer->AcknowledgedCommit("events", 1), kOffsetInvalid);
+  ASSERT_TRUE(consumer->Assign({{"events", 2, kOffsetCommitted}}).ok());
+  EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), kOffsetInvalid);
+}
+
 TEST_F(KafkaClientTest, WatermarksAndLagFollowTheLog) {
   ProduceTo(1, 4);
   auto consumer = MakeConsumer("g4");

@@ -2,6 +2,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "runtime/kafka/kafka_client.h"
@@ -52,8 +53,25 @@ struct KafkaConsumerCallbacks {
       spdlog::warn("{}", s.ToString());
       if (self->async_commit_error_.ok()) self->async_commit_error_ = s;
     }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && offsets != nullptr) self->Acknowledge(offsets);
   }
 };
+
+void KafkaConsumer::Acknowledge(const rd_kafka_topic_partition_list_s* offsets) {
+  std::lock_guard<std::mutex> lock(acknowledged_mutex_);
+  for (int i = 0; i < offsets->cnt; ++i) {
+    const auto& p = offsets->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR || p.offset < 0) continue;
+    int64_t& acked = acknowledged_.try_emplace({p.topic, p.partition}, p.offset).first->second;
+    acked = std::max(acked, p.offset);
+  }
+}
+
+int64_t KafkaConsumer::AcknowledgedCommit(const std::string& topic, int32_t partition) const {
+  std::lock_guard<std::mutex> lock(acknowledged_mutex_);
+  auto it = acknowledged_.find({topic, partition});
+  return it == acknowledged_.end() ? kOffsetInvalid : it->second;
+}
 
 Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptions& options) {
   if (options.group_id.empty()) {
@@ -118,6 +136,8 @@ Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return ErrorToStatus(err, "assign partitions");
   assignment_.clear();
   for (const auto& p : partitions) assignment_.push_back({p.topic, p.partition});
+  std::lock_guard<std::mutex> lock(acknowledged_mutex_);
+  acknowledged_.clear();  // a new start: what the broker holds now is read again
   return Status::Ok();
 }
 
@@ -171,6 +191,7 @@ Status KafkaConsumer::CommitSync(const std::vector<TopicPartitionOffset>& offset
   PartitionList pl(offsets);
   rd_kafka_resp_err_t err = rd_kafka_commit(handle_, pl.list, 0);
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return Status::Ok();
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) Acknowledge(pl.list);
   return ErrorToStatus(err, "offset commit");
 }
 

@@ -199,7 +199,7 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
     if (!committed.ok()) return committed.status();
     for (size_t i = 0; i < wanted.size(); ++i) {
       const int64_t offset = (*committed)[i].offset;
-      Slot slot{wanted[i].topic, wanted[i].partition, PartitionOffsetTracker(offset)};
+      Slot slot{wanted[i].topic, wanted[i].partition, PartitionOffsetTracker(offset), offset};
       slot.tracker.MarkCommitted(offset);
       slots.push_back(std::move(slot));
       starts.push_back({wanted[i].topic, wanted[i].partition, offset >= 0 ? offset : kOffsetCommitted});
@@ -735,7 +735,7 @@ void StatefulWorker::Publish() {
   for (const Slot& s : slots_) {
     const int64_t l = source_->Lag(s.topic, s.partition, s.tracker.next_offset());
     if (l > 0) lag += l;
-    snap.committed.push_back({s.topic, s.partition, s.tracker.committed()});
+    snap.committed.push_back({s.topic, s.partition, ShownCommitted(*source_, s)});
   }
   snap.lag = lag;
   snap.replica_lag = follower_ != nullptr ? follower_->Lag() : -1;

@@ -169,7 +169,8 @@ struct StatefulSnapshot {
   int64_t commit_errors = 0;  // offset commits refused or lost (made again)
   int64_t assigned_at_ms = 0;
   int64_t first_output_ms = 0;
-  // Per owned source partition, the next offset committed (-1: none yet).
+  // Per owned source partition, the next offset committed, as acknowledged by
+  // the broker (ShownCommitted in runtime/worker/worker_io.h).
   std::vector<TopicPartitionOffset> committed;
 };
 
@@ -207,6 +208,7 @@ class StatefulWorker : public AssignableWorker {
     std::string topic;
     int32_t partition;
     PartitionOffsetTracker tracker;
+    int64_t start_committed = -1;  // the group's committed offset when assigned
   };
   struct Pending {
     int64_t epoch;

@@ -22,6 +22,9 @@ class KafkaSourceReader : public SourceReader {
   Status Poll(int max_messages, int timeout_ms, std::vector<ConsumedMessage>* out) override;
   Status Commit(const std::vector<TopicPartitionOffset>& offsets, bool sync) override;
   Status TakeCommitError() override { return consumer_->TakeAsyncCommitError(); }
+  int64_t AcknowledgedCommit(const std::string& topic, int32_t partition) override {
+    return consumer_->AcknowledgedCommit(topic, partition);
+  }
   int64_t Lag(const std::string& topic, int32_t partition, int64_t next_offset) override;
 
  private:

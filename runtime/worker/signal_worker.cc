@@ -124,7 +124,7 @@ Status SignalWorker::AssignPartitions(const std::vector<int32_t>& requested) {
     if (!committed.ok()) return committed.status();
     for (size_t i = 0; i < wanted.size(); ++i) {
       int64_t offset = (*committed)[i].offset;
-      Slot slot{wanted[i].topic, wanted[i].partition, PartitionOffsetTracker(offset)};
+      Slot slot{wanted[i].topic, wanted[i].partition, PartitionOffsetTracker(offset), offset};
       slot.tracker.MarkCommitted(offset);
       slots.push_back(std::move(slot));
       // No committed offset: the group default (earliest).
@@ -241,7 +241,7 @@ void SignalWorker::PublishSnapshot() {
   snap.partitions = partitions_;
   snap.assignment = assignment_;
   for (const Slot& s : slots_)
-    snap.committed.push_back({s.topic, s.partition, s.tracker.committed()});
+    snap.committed.push_back({s.topic, s.partition, ShownCommitted(*source_, s)});
   snap.lag = lag_;
   snap.assigned_at_ms = assigned_at_ms_;
   snap.first_output_ms = first_output_ms_;

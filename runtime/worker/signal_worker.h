@@ -129,6 +129,7 @@ class SignalWorker : public AssignableWorker {
     std::string topic;
     int32_t partition;
     PartitionOffsetTracker tracker;
+    int64_t start_committed = -1;  // the group's committed offset when assigned
   };
   struct TopicSlots {
     std::string topic;

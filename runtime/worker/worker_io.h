@@ -34,7 +34,28 @@ class SourceReader {
   virtual Status TakeCommitError() { return Status::Ok(); }
   // Messages behind `next_offset`, -1 when unknown.
   virtual int64_t Lag(const std::string& topic, int32_t partition, int64_t next_offset) = 0;
+  // The offset the broker last acknowledged as committed for a partition
+  // since the last Assign() (a commit's report arrives during Poll(), or
+  // with a synchronous Commit()); kOffsetInvalid when none yet;
+  // kCommitNotTracked when this reader does not know (workers then show the
+  // offsets they sent).
+  static constexpr int64_t kCommitNotTracked = -2000;
+  virtual int64_t AcknowledgedCommit(const std::string& topic, int32_t partition) {
+    return kCommitNotTracked;
+  }
 };
+
+// What a worker shows as a partition's committed offset (/status): what the
+// broker acknowledged, never less than where the partition started; what
+// the worker sent when the reader does not track acknowledgements. A commit
+// sent but not acknowledged may be lost with the process (kill -9), and the
+// next owner would start before it.
+template <typename Slot>
+int64_t ShownCommitted(SourceReader& source, const Slot& slot) {
+  const int64_t acked = source.AcknowledgedCommit(slot.topic, slot.partition);
+  if (acked == SourceReader::kCommitNotTracked) return slot.tracker.committed();
+  return acked > slot.start_committed ? acked : slot.start_committed;
+}
 
 // Output and dead-letter topics. Delivery reports are handed to the
 // callback given to SetDeliveryCallback(), from Poll()/Flush() only.
