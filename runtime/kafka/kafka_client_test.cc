@@ -189,7 +189,10 @@ TEST_F(KafkaClientTest, ACommitIsAcknowledgedOnlyOnceTheBrokerAnswered) {
   ASSERT_TRUE(consumer->CommitSync({{"events", 2, 3}}).ok());
   EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), 3);
   EXPECT_EQ(consumer->AcknowledgedCommit("events", 1), kOffsetInvalid);
-  ASSERT_TRUE(consumer->Assign({{"events", 2, kOffsetCommitted}}).ok());
+  // (Unassigning, not assigning the same partition again at once: that can
+  // trip librdkafka 2.0's duplicate FETCH_STOP assertion,
+  // confluentinc/librdkafka#5573.)
+  ASSERT_TRUE(consumer->Assign({}).ok());
   EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), kOffsetInvalid);
 }
 
