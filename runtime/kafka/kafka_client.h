@@ -185,12 +185,6 @@ struct ProducerOptions {
   // reporting a delivery failure.
   int message_timeout_ms = 30000;
   std::string compression = "none";  // -> compression.codec
-  // -> enable.idempotence (with acks all): a retried batch can no longer
-  // land after a later one, so each partition keeps the order records were
-  // produced in. A changelog depends on it: its last record per key must be
-  // the last state written (a stale retry after it would be what a standby
-  // restores). Costs at most 5 requests in flight per broker.
-  bool idempotent = true;
   KafkaProperties properties;        // passthrough, applied last
 };
 

@@ -53,9 +53,6 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptio
     USP_RETURN_IF_ERROR(
         SetProperty(conf, "message.timeout.ms", std::to_string(options.message_timeout_ms)));
     USP_RETURN_IF_ERROR(SetProperty(conf, "compression.codec", options.compression));
-    if (options.idempotent && (options.acks == "all" || options.acks == "-1")) {
-      USP_RETURN_IF_ERROR(SetProperty(conf, "enable.idempotence", "true"));
-    }
     // Same placement as Kafka's Java client for keyed messages.
     USP_RETURN_IF_ERROR(SetProperty(conf, "partitioner", "murmur2_random"));
     USP_RETURN_IF_ERROR(kafka_internal::SetProperties(conf, options.properties));
