@@ -2,6 +2,8 @@
 #include "runtime/kafka/kafka_client.h"
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 
 #include <chrono>
 #include <map>
@@ -194,6 +196,35 @@ TEST_F(KafkaClientTest, ACommitIsAcknowledgedOnlyOnceTheBrokerAnswered) {
   // confluentinc/librdkafka#5573.)
   ASSERT_TRUE(consumer->Assign({}).ok());
   EXPECT_EQ(consumer->AcknowledgedCommit("events", 2), kOffsetInvalid);
+}
+
+// Why a stateful worker orders its changelog itself (one wave in flight,
+// runtime/stateful/stateful_worker.h): a retried record can land after a
+// record produced later. The first Produce request fails with a retriable
+// error answered after 300 ms; the second record, produced meanwhile, is
+// written first. (librdkafka documents it: retries may reorder unless
+// enable.idempotence; max.in.flight.requests.per.connection=1 does not
+// prevent it either, checked with librdkafka 2.0.2.)
+TEST_F(KafkaClientTest, ARetriedRecordCanLandAfterALaterOne) {
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(kafka_->mock_cluster(), 1,
+                                                          EmbeddedKafka::kApiProduce, 1,
+                                                          RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, 300),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::map<uint64_t, int64_t> offsets;
+  ProducerOptions options;
+  options.bootstrap = kafka_->bootstrap();
+  options.linger_ms = 0;
+  auto producer = KafkaProducer::Create(options, [&](const DeliveryReport& r) {
+    EXPECT_TRUE(r.status.ok()) << r.status.ToString();
+    offsets[r.opaque] = r.offset;
+  });
+  ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+  ASSERT_TRUE((*producer)->Produce("events", 0, "user-1", "first", 0, 1).ok());
+  (*producer)->Poll(100);  // the first request is on its way, its answer 300 ms off
+  ASSERT_TRUE((*producer)->Produce("events", 0, "user-1", "second", 0, 2).ok());
+  ASSERT_TRUE((*producer)->Flush(kTimeoutMs).ok());
+  EXPECT_EQ(offsets[2], 0) << "the later record first";
+  EXPECT_EQ(offsets[1], 1) << "the retried one after it";
 }
 
 TEST_F(KafkaClientTest, WatermarksAndLagFollowTheLog) {

@@ -243,6 +243,7 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   slots_ = std::move(slots);
   tickets_.clear();
   outstanding_.clear();
+  wave_ = ChangelogWave{};
   owned_ = std::move(parts);
   last_commit_ms_ = clock_->NowMs();
   return Status::Ok();
@@ -360,7 +361,7 @@ Status StatefulWorker::Commit(int32_t partition, const std::string& key,
   }
   *pending = outputs > 0 || !writes.empty();
   if (!*pending) return Status::Ok();
-  outstanding_[ticket] = Outstanding{outputs, 0, !writes.empty()};
+  outstanding_[ticket] = Outstanding{outputs, !writes.empty()};
   if (!writes.empty()) deferred_.push_back(DeferredChangelog{ticket, partition, std::move(writes)});
   return Status::Ok();
 }
@@ -405,26 +406,51 @@ Status StatefulWorker::SendOversized(int32_t partition, const ProcessorOutput& o
 }
 
 Status StatefulWorker::ReleaseChangelog() {
+  if (wave_.opaque != 0) return Status::Ok();  // one wave in flight at a time
+  std::vector<DeferredChangelog> released;
   while (!deferred_.empty()) {
-    DeferredChangelog& d = deferred_.front();
-    auto it = outstanding_.find(d.ticket);
+    auto it = outstanding_.find(deferred_.front().ticket);
     if (it != outstanding_.end() && it->second.outputs > 0) break;  // in ticket order
-    const int64_t now = clock_->NowMs();
-    if (it != outstanding_.end()) {
-      // Counted before sending: a delivery report may arrive inside Send().
-      it->second.changelog += static_cast<int>(d.writes.size());
-      it->second.changelog_deferred = false;
-    }
-    const uint64_t ticket = d.ticket;
-    std::vector<StateWrite> writes = std::move(d.writes);
-    const int32_t partition = d.partition;
+    released.push_back(std::move(deferred_.front()));
     deferred_.pop_front();
-    for (const auto& w : writes) {
-      std::string_view value = w.value ? std::string_view(*w.value) : std::string_view();
-      USP_RETURN_IF_ERROR(Send(job_.changelog_topic, partition, w.key, value, now, ticket));
+  }
+  if (released.empty()) return Status::Ok();
+  // Each key's last write, in the order the keys were first written.
+  std::vector<std::pair<int32_t, const StateWrite*>> records;
+  std::map<std::pair<int32_t, std::string_view>, size_t> index;
+  wave_.tickets.clear();
+  for (const DeferredChangelog& d : released) {
+    wave_.tickets.push_back(d.ticket);
+    for (const StateWrite& w : d.writes) {
+      auto [at, added] = index.try_emplace({d.partition, std::string_view(w.key)}, records.size());
+      if (added) {
+        records.emplace_back(d.partition, &w);
+      } else {
+        records[at->second].second = &w;
+      }
     }
   }
+  wave_.opaque = next_ticket_++;
+  // Counted before sending: a delivery report may arrive inside Send().
+  wave_.unacknowledged = records.size();
+  const int64_t now = clock_->NowMs();
+  const uint64_t opaque = wave_.opaque;
+  for (const auto& [partition, w] : records) {
+    std::string_view value = w->value ? std::string_view(*w->value) : std::string_view();
+    USP_RETURN_IF_ERROR(Send(job_.changelog_topic, partition, w->key, value, now, opaque));
+  }
   return Status::Ok();
+}
+
+void StatefulWorker::WaveDone() {
+  std::vector<uint64_t> tickets = std::move(wave_.tickets);
+  wave_ = ChangelogWave{};
+  for (uint64_t ticket : tickets) {
+    auto it = outstanding_.find(ticket);
+    if (it == outstanding_.end()) continue;
+    it->second.changelog_pending = false;
+    if (it->second.outputs == 0) TicketDone(ticket);
+  }
 }
 
 void StatefulWorker::TicketDone(uint64_t ticket) {
@@ -594,22 +620,26 @@ void StatefulWorker::OnDelivery(const DeliveryReport& report) {
       fatal_ = Status::Unavailable(std::string(report.topic) + " record not delivered: " +
                                    report.status.message());
     }
-    auto t = tickets_.find(report.opaque);
-    if (t != tickets_.end()) slots_[t->second.first].tracker.Fail(t->second.second);
+    std::vector<uint64_t> failed{report.opaque};
+    if (report.opaque == wave_.opaque) failed = wave_.tickets;
+    for (uint64_t ticket : failed) {
+      auto t = tickets_.find(ticket);
+      if (t != tickets_.end()) slots_[t->second.first].tracker.Fail(t->second.second);
+    }
     return;
   }
   if (stats_.first_output_ms == 0 && report.topic == job_.output_topic) {
     stats_.first_output_ms = clock_->NowMs();
   }
+  if (wave_.opaque != 0 && report.opaque == wave_.opaque) {
+    if (--wave_.unacknowledged == 0) WaveDone();
+    return;
+  }
   auto it = outstanding_.find(report.opaque);
   if (it == outstanding_.end()) return;
   Outstanding& o = it->second;
-  if (o.outputs > 0) {
-    --o.outputs;  // outputs are all sent before any changelog record of the ticket
-  } else if (o.changelog > 0) {
-    --o.changelog;
-  }
-  if (o.outputs > 0 || o.changelog > 0 || o.changelog_deferred) return;
+  if (o.outputs > 0) --o.outputs;
+  if (o.outputs > 0 || o.changelog_pending) return;
   TicketDone(report.opaque);
 }
 
@@ -679,6 +709,8 @@ Status StatefulWorker::RunOnce() {
   }
   // Never sleep past the next timer; a standby only waits for assignments.
   int timeout = owned_.empty() ? std::min(options_.poll_timeout_ms, 5) : options_.poll_timeout_ms;
+  // Records waiting for an acknowledgement to be released: come back soon.
+  if (!deferred_.empty()) timeout = std::min(timeout, 5);
   const int64_t next_timer = NextTimerMs();
   if (next_timer != INT64_MAX) {
     timeout = static_cast<int>(std::clamp<int64_t>(next_timer - now, 0, timeout));

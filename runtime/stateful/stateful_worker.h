@@ -11,6 +11,13 @@
 //  - Outputs before changelog: a record's (or a timer's) changelog records
 //    are sent only once all its outputs are acknowledged, in processing
 //    order. So a state in the changelog always has its outputs delivered.
+//  - The changelog goes out in waves: one wave in flight at a time, holding
+//    each key's last write of the tickets it releases, the next wave sent
+//    only once the previous one is acknowledged. A producer's retry (after
+//    a broker error) can land a batch after a later one, librdkafka says so
+//    and KafkaClientTest.ARetriedRecordCanLandAfterALaterOne shows it; with
+//    one record per key in flight no older write can land after a newer
+//    one, so a key's last changelog record is always its state.
 //  - Exactly-once state effects under replay: the state of a key remembers
 //    the last source offset applied per topic; a replayed record (after a
 //    failover the new owner resumes from the committed offset, which may be
@@ -231,9 +238,12 @@ class StatefulWorker : public AssignableWorker {
                 bool* pending);
   // Sends a dead letter (output_too_large) in place of output `o`.
   Status SendOversized(int32_t partition, const ProcessorOutput& o, uint64_t ticket);
-  // Sends the deferred changelog records, in ticket order, of every ticket
-  // whose outputs are all acknowledged.
+  // Unless a wave is in flight: sends the deferred changelog records of the
+  // tickets, in ticket order, whose outputs are all acknowledged, as one
+  // wave (each key's last write only).
   Status ReleaseChangelog();
+  // The changelog wave was acknowledged: its tickets are done.
+  void WaveDone();
   // Flushes until every output and changelog record is acknowledged.
   Status Drain();
   // The ticket's records are all acknowledged: its source offset may be committed.
@@ -272,9 +282,8 @@ class StatefulWorker : public AssignableWorker {
   std::vector<int32_t> owned_;
   std::vector<Slot> slots_;
   struct Outstanding {
-    int outputs = 0;                  // output records not yet acknowledged
-    int changelog = 0;                // changelog records sent, not yet acknowledged
-    bool changelog_deferred = false;  // changelog records not sent yet (in deferred_)
+    int outputs = 0;                // output records not yet acknowledged
+    bool changelog_pending = false;  // changelog records deferred or in the wave
   };
   struct DeferredChangelog {
     uint64_t ticket;
@@ -283,6 +292,12 @@ class StatefulWorker : public AssignableWorker {
   };
   std::map<uint64_t, Outstanding> outstanding_;  // ticket -> records not yet acknowledged
   std::deque<DeferredChangelog> deferred_;       // ticket order
+  struct ChangelogWave {
+    uint64_t opaque = 0;  // of its records; 0: no wave in flight
+    size_t unacknowledged = 0;
+    std::vector<uint64_t> tickets;
+  };
+  ChangelogWave wave_;
   uint64_t next_ticket_ = 1;
   std::map<uint64_t, std::pair<size_t, int64_t>> tickets_;  // opaque -> (slot, offset)
   int64_t last_commit_ms_ = 0;

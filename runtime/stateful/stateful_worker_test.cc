@@ -129,7 +129,7 @@ class StatefulWorkerTest : public ::testing::Test {
   std::unique_ptr<StatefulWorker> worker_;
 };
 
-TEST_F(StatefulWorkerTest, StateIsKeptPerUserAndEveryChangeGoesToTheChangelog) {
+TEST_F(StatefulWorkerTest, StateIsKeptPerUserAndTheChangelogGetsEachUsersLastState) {
   Make({1});
   source_.Add(kSource, 1, 0, Rec("u1"));
   source_.Add(kSource, 1, 1, Rec("u2"));
@@ -138,10 +138,12 @@ TEST_F(StatefulWorkerTest, StateIsKeptPerUserAndEveryChangeGoesToTheChangelog) {
   EXPECT_EQ(Outputs(), (std::vector<std::string>{R"({"count":1,"user":"u1"})",
                                                  R"({"count":1,"user":"u2"})",
                                                  R"({"count":2,"user":"u1"})"}));
-  EXPECT_EQ(ChangelogRecords(), 3u);
+  // One wave: u1's last state and u2's, not u1's first.
+  EXPECT_EQ(ChangelogRecords(), 2u);
   for (const auto& r : sink_.sent) {
     if (r.topic == kChangelog) {
       EXPECT_EQ(r.partition, 1);  // the source partition
+      EXPECT_EQ(DecodeStateEnvelope(r.value)->state.value(), r.key == "s/u1" ? "2" : "1");
     }
     if (r.topic == kOutput) {
       auto j = nlohmann::json::parse(r.value);
@@ -220,13 +222,43 @@ TEST_F(StatefulWorkerTest, NoChangelogRecordIsSentBeforeTheOutputsOfItsAndEveryE
   EXPECT_EQ(ChangelogRecords(), 0u);
   sink_.Report(0);
   ASSERT_TRUE(worker_->RunOnce().ok());
-  ASSERT_EQ(ChangelogRecords(), 3u);
-  // In processing order: u1's count 1 before its count 2.
+  ASSERT_EQ(ChangelogRecords(), 2u);
+  // One wave, each key's last state: u1's count 2 (not 1, then 2).
   std::vector<std::string> states;
   for (const auto& r : sink_.sent) {
     if (r.topic == kChangelog && r.key == "s/u1") states.push_back(DecodeStateEnvelope(r.value)->state.value());
   }
-  EXPECT_EQ(states, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(states, (std::vector<std::string>{"2"}));
+  sink_.AckAll();
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), 3);
+}
+
+// A producer's retry can land a batch after a later one: while a key's
+// changelog record is unacknowledged, no later one is sent, so an older state
+// can never land after a newer one and a key's last record is its state.
+TEST_F(StatefulWorkerTest, AChangelogWaveIsSentOnlyOnceThePreviousOneIsAcknowledged) {
+  Make({0});
+  sink_.auto_ack = false;
+  source_.Add(kSource, 0, 0, Rec("u1"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  sink_.AckAll();  // the output
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_EQ(ChangelogRecords(), 1u);  // wave 1: u1's count 1, not acknowledged
+  const size_t wave1 = sink_.sent.size() - 1;
+  source_.batches.emplace_back();
+  source_.Add(kSource, 0, 1, Rec("u1"));
+  source_.Add(kSource, 0, 2, Rec("u2"));
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  for (size_t i = wave1 + 1; i < sink_.sent.size(); ++i) sink_.Report(i);  // the outputs
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(ChangelogRecords(), 1u) << "wave 2 waits for wave 1";
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), kOffsetInvalid);
+  sink_.Report(wave1);
+  ASSERT_TRUE(worker_->RunOnce().ok());
+  EXPECT_EQ(source_.CommittedOffset(kSource, 0), 1) << "wave 1 acknowledged";
+  ASSERT_EQ(ChangelogRecords(), 3u);  // wave 2: u1's count 2 and u2's count 1
   sink_.AckAll();
   ASSERT_TRUE(worker_->RunOnce().ok());
   EXPECT_EQ(source_.CommittedOffset(kSource, 0), 3);
