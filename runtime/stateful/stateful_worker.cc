@@ -545,9 +545,16 @@ void StatefulWorker::Stage(int32_t partition, const std::vector<StateWrite>& wri
   if (writes.empty()) return;
   std::vector<StateWrite>& staged = staged_[partition];
   for (const StateWrite& w : writes) {
+    // Only state keys are read back before the flush (timers live in
+    // timers_); a state key written again in the batch is written once.
+    if (w.key.starts_with(kStatePrefix)) {
+      auto [at, added] = staged_state_.try_emplace({partition, w.key}, staged.size());
+      if (!added) {
+        staged[at->second].value = w.value;
+        continue;
+      }
+    }
     staged.push_back(w);
-    // Only state keys are read back before the flush (timers live in timers_).
-    if (w.key.starts_with(kStatePrefix)) staged_state_[{partition, w.key}] = w.value;
   }
 }
 
@@ -556,7 +563,7 @@ Result<std::optional<std::string>> StatefulWorker::GetState(int32_t partition,
   std::string state_key = StateKey(key);
   if (!staged_state_.empty()) {
     auto it = staged_state_.find({partition, state_key});
-    if (it != staged_state_.end()) return it->second;
+    if (it != staged_state_.end()) return staged_[partition][it->second].value;
   }
   if (auto p = state_cache_.find(partition); p != state_cache_.end()) {
     auto it = p->second.find(state_key);
@@ -587,13 +594,13 @@ void StatefulWorker::CacheState(int32_t partition, std::string key,
 Status StatefulWorker::FlushStaged() {
   for (auto& [partition, writes] : staged_) {
     if (!writes.empty()) USP_RETURN_IF_ERROR(store_->Apply(partition, writes));
-    writes.clear();
   }
   // What was just written is what the store now holds.
-  for (auto& [where, value] : staged_state_) {
-    CacheState(where.first, where.second, std::move(value));
+  for (auto& [where, index] : staged_state_) {
+    CacheState(where.first, where.second, std::move(staged_[where.first][index].value));
   }
   staged_state_.clear();
+  for (auto& [partition, writes] : staged_) writes.clear();
   return Status::Ok();
 }
 

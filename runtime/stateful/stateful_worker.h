@@ -311,7 +311,8 @@ class StatefulWorker : public AssignableWorker {
   std::map<int32_t, std::set<std::pair<int64_t, std::string>>> timers_;
   std::string envelope_buffer_;  // reused by ProcessMessage
   std::map<int32_t, std::vector<StateWrite>> staged_;  // partition -> writes not yet applied
-  std::map<std::pair<int32_t, std::string>, std::optional<std::string>> staged_state_;
+  // (partition, state key) -> its write's index in staged_[partition]
+  std::map<std::pair<int32_t, std::string>, size_t> staged_state_;
   // Flushed (or read) state values of owned partitions: options_.state_cache_bytes.
   void CacheState(int32_t partition, std::string key, std::optional<std::string> value);
   std::unordered_map<int32_t, std::unordered_map<std::string, std::optional<std::string>>>
