@@ -3,6 +3,8 @@
 //   'c' | partition:u32        -> next:i64     changelog position
 #include "runtime/state/state_store.h"
 
+#include <algorithm>
+
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -75,12 +77,19 @@ class RocksStateStore : public StateStore {
                int64_t changelog_next) override {
     rocksdb::WriteBatch batch;
     const std::string prefix = PartitionPrefix(kDataTag, partition);
+    // In key order (a key's own writes keep theirs): the memtable's skip
+    // list then inserts each key next to the previous one instead of
+    // searching from the top, which was a third of a SessionJob worker's CPU.
+    sorted_.clear();
+    for (const auto& w : writes) sorted_.push_back(&w);
+    std::stable_sort(sorted_.begin(), sorted_.end(),
+                     [](const StateWrite* a, const StateWrite* b) { return a->key < b->key; });
     std::string k;
-    for (const auto& w : writes) {
+    for (const StateWrite* w : sorted_) {
       k = prefix;
-      k += w.key;
-      if (w.value && !w.value->empty()) {
-        batch.Put(k, *w.value);
+      k += w->key;
+      if (w->value && !w->value->empty()) {
+        batch.Put(k, *w->value);
       } else {
         batch.Delete(k);
       }
@@ -127,6 +136,7 @@ class RocksStateStore : public StateStore {
  private:
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_options_;
+  std::vector<const StateWrite*> sorted_;  // reused by Apply
 };
 
 }  // namespace
