@@ -2,18 +2,20 @@
 # The whole test suite: installs dependencies, builds with warnings as errors
 # and runs the unit, integration and end-to-end tests with CTest.
 #
-#   scripts/test.sh [ctest args]   the plain build in build/ (RelWithDebInfo);
-#                                  CI (.ci/run) runs this on a clean clone
-#   USP_SANITIZE=1 scripts/test.sh the same suite under ASan+UBSan+LSan: a clang
-#                                  tree in build-asan/ (-O1, test code -O0),
-#                                  plus each libFuzzer target fuzzing for 30 s
-#                                  (ctest fuzz_*)
+#   scripts/test.sh [ctest args]   the suite under ASan+UBSan+LSan: a clang tree
+#                                  in build-asan/ (-O1, test code -O0), plus
+#                                  each libFuzzer target fuzzing for 30 s
+#                                  (ctest fuzz_*); CI (.ci/run) runs this on a
+#                                  clean clone
+#   USP_SANITIZE=0 scripts/test.sh the same suite on the plain build in build/
+#                                  (g++, RelWithDebInfo), the tree bench/ and
+#                                  run-local.sh use
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
-if [ "${USP_SANITIZE:-0}" = 1 ]; then
+if [ "${USP_SANITIZE:-1}" = 1 ]; then
   BUILD=$ROOT/build-asan
   # Sanitizer reports fail the test that triggers them: UBSan aborts
   # (-fno-sanitize-recover), ASan and LeakSanitizer exit non-zero.
