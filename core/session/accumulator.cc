@@ -297,6 +297,66 @@ json Accumulator::Value() const {
       state_);
 }
 
+void Accumulator::AppendValue(std::string* out) const {
+  using session_internal::AppendInt;
+  using session_internal::AppendValue;
+  std::visit(Overloaded{
+                 [&](const Count& s) { AppendInt(s.count, out); },
+                 [&](const Sum& s) {
+                   if (s.is_double) {
+                     AppendValue(json(s.double_sum), out);
+                   } else {
+                     AppendInt(s.int_sum, out);
+                   }
+                 },
+                 [&](const Avg& s) {
+                   if (s.count == 0) {
+                     out->append("null");
+                   } else {
+                     AppendValue(json(s.sum.AsDouble() / static_cast<double>(s.count)), out);
+                   }
+                 },
+                 [&](const Extreme& s) {
+                   if (s.best) {
+                     AppendValue(*s.best, out);
+                   } else {
+                     out->append("null");
+                   }
+                 },
+                 [&](const Distinct& s) { AppendInt(static_cast<int64_t>(s.values.size()), out); },
+                 [&](const TopK& s) {
+                   std::vector<std::pair<const std::string*, int64_t>> ranked;
+                   ranked.reserve(s.counts.size());
+                   for (const auto& [text, count] : s.counts) ranked.emplace_back(&text, count);
+                   const size_t k = std::min(ranked.size(), static_cast<size_t>(limit_));
+                   // As Value(): a stable sort by count keeps text order on ties.
+                   std::stable_sort(ranked.begin(), ranked.end(),
+                                    [](const auto& a, const auto& b) { return a.second > b.second; });
+                   out->push_back('[');
+                   for (size_t i = 0; i < k; ++i) {
+                     if (i > 0) out->push_back(',');
+                     // {"count","value"}: nlohmann's key order. The value's
+                     // text is its canonical dump already (CanonicalText).
+                     out->append("{\"count\":");
+                     AppendInt(ranked[i].second, out);
+                     out->append(",\"value\":");
+                     out->append(*ranked[i].first);
+                     out->push_back('}');
+                   }
+                   out->push_back(']');
+                 },
+                 [&](const LastN& s) {
+                   out->push_back('[');
+                   for (auto it = s.entries.rbegin(); it != s.entries.rend(); ++it) {
+                     if (it != s.entries.rbegin()) out->push_back(',');
+                     AppendValue(it->second, out);
+                   }
+                   out->push_back(']');
+                 },
+             },
+             state_);
+}
+
 bool Accumulator::saturated() const {
   if (const auto* d = std::get_if<Distinct>(&state_)) return d->saturated;
   if (const auto* t = std::get_if<TopK>(&state_)) return t->saturated;

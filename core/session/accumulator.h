@@ -58,6 +58,9 @@ class Accumulator {
 
   // The result as it appears in the session record.
   nlohmann::json Value() const;
+  // The same, appended as compact JSON text: the bytes of Value().dump()
+  // (with error_handler_t::replace), without building the document.
+  void AppendValue(std::string* out) const;
 
   // True once distinct_count / top_k hit kMaxTrackedValues.
   bool saturated() const;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
+#include <random>
 
 #include "core/session/aggregator.h"
 
@@ -212,6 +214,31 @@ TEST(Accumulator, LastNStateMustBeInEventTimeOrder) {
   Result<Accumulator> bad =
       Accumulator::FromState(last, json::parse(R"({"entries":[[5,"a"],[1,"b"]]})"));
   EXPECT_FALSE(bad.ok());
+}
+
+// The session record's text is written directly (AppendValue); it must be
+// the bytes of the document Value() builds, for every fn and awkward values.
+TEST(Accumulator, ValueTextWrittenDirectlyIsTheDumpOfTheValue) {
+  const json values[] = {"Paris", "Z\u00fcrich", "quote\"back\\slash", "tab\tnew\nline\u0001",
+                         json::object({{"b", 2}, {"a", {1, 2.5}}}), 7, 2.5, -1, 1e300, 1e-7,
+                         json(9007199254740993ULL), std::numeric_limits<double>::infinity(),
+                         true, json::array(), nullptr};
+  const AggregationSpec specs[] = {
+      Spec(AggregationFn::kCount), Spec(AggregationFn::kSum), Spec(AggregationFn::kAvg),
+      Spec(AggregationFn::kMin), Spec(AggregationFn::kMax), Spec(AggregationFn::kDistinctCount),
+      Spec(AggregationFn::kTopK, 3), Spec(AggregationFn::kLastN, 0, 4)};
+  std::mt19937 rng(5);
+  for (const AggregationSpec& spec : specs) {
+    Accumulator acc(spec);
+    for (int step = 0; step < 60; ++step) {
+      std::string text;
+      acc.AppendValue(&text);
+      ASSERT_EQ(text, acc.Value().dump(-1, ' ', false, json::error_handler_t::replace))
+          << "fn " << static_cast<int>(spec.fn) << ", step " << step;
+      const json& v = values[rng() % std::size(values)];
+      acc.Add(&v, static_cast<int64_t>(rng() % 10));
+    }
+  }
 }
 
 TEST(Aggregator, ResolvesFieldsAndWritesResultsInSpecOrder) {

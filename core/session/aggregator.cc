@@ -128,7 +128,7 @@ std::string Aggregator::ResultJson(const Aggregates& aggregates) const {
     if (i > 0) out.push_back(',');
     AppendJsonString(specs_[i].name, &out);
     out.push_back(':');
-    out += aggregates[i].Value().dump(-1, ' ', false, json::error_handler_t::replace);
+    aggregates[i].AppendValue(&out);
   }
   out.push_back('}');
   return out;
