@@ -180,7 +180,10 @@ def measure(build, users, kills, rate):
                 return None
             workers = j["assignment"]["workers"]
             actives = [w for w in workers if w["role"] == "active"]
-            standbys = [w for w in workers if w["role"] == "standby" and w["warm"]]
+            # Warm and caught up: a standby restarted by the previous kill
+            # is still restoring the state from the changelog.
+            standbys = [w for w in workers if w["role"] == "standby" and w["warm"]
+                        and w.get("replica_lag", 0) == 0]
             owned = sorted(p for w in actives for p in w["partitions"])
             if len(actives) == 1 and standbys and owned == list(range(PARTITIONS)):
                 return j

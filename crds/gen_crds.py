@@ -222,6 +222,10 @@ def status_schema():
                                          "description": "Could take over partitions at once."},
                                 "lag": {"type": "integer", "format": "int64",
                                         "description": "Its consumer lag (messages) at the last status write."},
+                                "replica_lag": {"type": "integer", "format": "int64",
+                                                "description": "Stateful jobs: changelog records not yet in its "
+                                                               "state store, over the partitions it follows (a "
+                                                               "standby's all); 0 when caught up."},
                             },
                         },
                     },

@@ -75,6 +75,7 @@ nlohmann::json JobControllerSnapshot::AssignmentJson() const {
                             {"healthy", w.healthy},
                             {"warm", w.warm},
                             {"lag", w.status.lag}});
+    if (w.status.replica_lag >= 0) workers_json.back()["replica_lag"] = w.status.replica_lag;
   }
   return {{"epoch", assignment.epoch},
           {"parallelism", assignment.parallelism},

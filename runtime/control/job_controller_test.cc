@@ -361,9 +361,11 @@ TEST_F(JobControllerTest, ScalingUpMovesOnlyTheExcess) {
 TEST(WorkerStatusParse, ReadsTheWorkerStatusDocument) {
   auto s = ParseWorkerStatus(
       R"({"kind":"UserSignal","job":"j","role":"active","epoch":3,"ready":true,"warm":true,)"
-      R"("partitions":[4,1],"lag":7,"assigned_at_ms":10,"first_output_ms":12})");
+      R"("partitions":[4,1],"lag":7,"replica_lag":5,"assigned_at_ms":10,"first_output_ms":12})");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->epoch, 3);
+  EXPECT_EQ(s->replica_lag, 5);
+  EXPECT_EQ(ParseWorkerStatus(R"({"epoch":1})")->replica_lag, -1) << "a stateless worker's";
   EXPECT_EQ(s->partitions, (Parts{4, 1}));
   EXPECT_EQ(s->first_output_ms, 12);
   EXPECT_FALSE(ParseWorkerStatus("not json").ok());

@@ -18,6 +18,7 @@ Result<WorkerStatus> ParseWorkerStatus(const std::string& body) {
     s.ready = doc.value("ready", false);
     s.warm = doc.value("warm", false);
     s.lag = doc.value("lag", int64_t{0});
+    s.replica_lag = doc.value("replica_lag", int64_t{-1});
     s.assigned_at_ms = doc.value("assigned_at_ms", int64_t{0});
     s.first_output_ms = doc.value("first_output_ms", int64_t{0});
     if (doc.contains("partitions")) s.partitions = doc.at("partitions").get<std::vector<int32_t>>();

@@ -20,6 +20,9 @@ struct WorkerStatus {
   bool warm = false;
   std::vector<int32_t> partitions;
   int64_t lag = 0;
+  // A stateful worker's changelog records not yet in its store, over the
+  // partitions it follows (a standby's all); -1: not reported or not known.
+  int64_t replica_lag = -1;
   int64_t assigned_at_ms = 0;
   int64_t first_output_ms = 0;
 };
