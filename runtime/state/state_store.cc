@@ -109,13 +109,14 @@ class RocksStateStore : public StateStore {
     return ReadI64(v);
   }
 
-  Status Scan(int32_t partition, std::string_view prefix,
-              const std::function<bool(std::string_view, std::string_view)>& fn) const override {
+  Status ScanFrom(int32_t partition, std::string_view prefix, std::string_view from,
+                  const std::function<bool(std::string_view, std::string_view)>& fn) const override {
     std::string start = PartitionPrefix(kDataTag, partition);
     const size_t strip = start.size();
     start.append(prefix);
+    const std::string seek = start + std::string(from);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek(start); it->Valid(); it->Next()) {
+    for (it->Seek(seek); it->Valid(); it->Next()) {
       std::string_view key(it->key().data(), it->key().size());
       if (key.substr(0, start.size()) != start) break;
       std::string_view value(it->value().data(), it->value().size());
@@ -168,18 +169,20 @@ bool ParseTimerKey(std::string_view key, int64_t* at_ms, std::string* id) {
   return true;
 }
 
-Result<std::vector<std::pair<int64_t, std::string>>> DueTimers(const StateStore& store,
-                                                               int32_t partition, int64_t now_ms,
-                                                               size_t max) {
+Result<std::vector<std::pair<int64_t, std::string>>> DueTimers(
+    const StateStore& store, int32_t partition, int64_t now_ms, size_t max, int64_t after_ms) {
   std::vector<std::pair<int64_t, std::string>> due;
-  Status s = store.Scan(partition, std::string_view(kTimerPrefix, sizeof kTimerPrefix),
-                        [&](std::string_view key, std::string_view) {
-                          int64_t at = 0;
-                          std::string id;
-                          if (!ParseTimerKey(key, &at, &id) || at > now_ms) return false;
-                          due.emplace_back(at, std::move(id));
-                          return due.size() < max;
-                        });
+  if (after_ms >= now_ms) return due;
+  std::string from;  // the time part of the first key to read
+  if (after_ms != INT64_MIN) AppendI64(after_ms + 1, &from);
+  Status s = store.ScanFrom(partition, std::string_view(kTimerPrefix, sizeof kTimerPrefix), from,
+                            [&](std::string_view key, std::string_view) {
+                              int64_t at = 0;
+                              std::string id;
+                              if (!ParseTimerKey(key, &at, &id) || at > now_ms) return false;
+                              due.emplace_back(at, std::move(id));
+                              return due.size() < max;
+                            });
   if (!s.ok()) return s;
   return due;
 }

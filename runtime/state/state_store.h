@@ -55,9 +55,14 @@ class StateStore {
 
   // Calls `fn(key, value)` for the keys of `partition` starting with
   // `prefix`, in key order, until it returns false.
-  virtual Status Scan(int32_t partition, std::string_view prefix,
-                      const std::function<bool(std::string_view key, std::string_view value)>& fn)
-      const = 0;
+  Status Scan(int32_t partition, std::string_view prefix,
+              const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+    return ScanFrom(partition, prefix, {}, fn);
+  }
+  // The same, from the first key at or after prefix + `from` on.
+  virtual Status ScanFrom(
+      int32_t partition, std::string_view prefix, std::string_view from,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
 
   // Forgets everything of `partition`, including its changelog position.
   virtual Status DropPartition(int32_t partition) = 0;
@@ -69,9 +74,9 @@ std::string TimerKey(int64_t at_ms, std::string_view id);
 // False when `key` is not a timer key.
 bool ParseTimerKey(std::string_view key, int64_t* at_ms, std::string* id);
 // The timers of `partition` due at `now_ms` (at <= now), oldest first, at
-// most `max`.
-Result<std::vector<std::pair<int64_t, std::string>>> DueTimers(const StateStore& store,
-                                                               int32_t partition, int64_t now_ms,
-                                                               size_t max = 1000);
+// most `max`; only those after `after_ms` (at > after_ms) when given.
+Result<std::vector<std::pair<int64_t, std::string>>> DueTimers(
+    const StateStore& store, int32_t partition, int64_t now_ms, size_t max = 1000,
+    int64_t after_ms = INT64_MIN);
 
 }  // namespace usp

@@ -114,6 +114,12 @@ TEST_F(StateStoreTest, DueTimersAreThoseAtOrBeforeNowOldestFirst) {
   EXPECT_EQ((*due)[1], (std::pair<int64_t, std::string>{200, "b"}));
   EXPECT_EQ(DueTimers(*store_, 0, 99)->size(), 0u);
   EXPECT_EQ(DueTimers(*store_, 0, 1000, /*max=*/1)->size(), 1u);
+  // Only those after a time: (100, 300].
+  auto later = DueTimers(*store_, 0, 300, 1000, /*after_ms=*/100);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ(*later, (std::vector<std::pair<int64_t, std::string>>{{200, "b"}, {300, "c"}}));
+  EXPECT_TRUE(DueTimers(*store_, 0, 1000, 1000, /*after_ms=*/300)->empty());
+  EXPECT_EQ(DueTimers(*store_, 1, 1000, 1000, /*after_ms=*/-5)->size(), 1u) << "negative times sort first";
 }
 
 }  // namespace

@@ -212,7 +212,7 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   for (int32_t p : parts) {
     if (std::binary_search(owned_.begin(), owned_.end(), p)) continue;
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::string("1")}}));
-    USP_RETURN_IF_ERROR(LoadTimers(p));
+    USP_RETURN_IF_ERROR(LoadTimers(p, clock_->NowMs()));
   }
   if (!gained.empty()) {
     const auto ms = [](Steady::duration d) {
@@ -227,6 +227,7 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
     if (std::binary_search(parts.begin(), parts.end(), p)) continue;
     USP_RETURN_IF_ERROR(store_->Apply(p, {StateWrite{kOwnerMarker, std::nullopt}}));
     timers_.erase(p);
+    timers_read_until_.erase(p);
   }
   std::vector<int32_t> moved;  // partitions gained or lost: processor caches of them are stale
   std::set_symmetric_difference(owned_.begin(), owned_.end(), parts.begin(), parts.end(),
@@ -612,12 +613,29 @@ int64_t StatefulWorker::NextTimerMs() {
   return next;
 }
 
-Status StatefulWorker::LoadTimers(int32_t partition) {
-  auto all = DueTimers(*store_, partition, INT64_MAX, SIZE_MAX);
-  if (!all.ok()) return all.status();
+Status StatefulWorker::LoadTimers(int32_t partition, int64_t now_ms) {
+  const int64_t until = now_ms + options_.timer_horizon_ms;
+  auto due = DueTimers(*store_, partition, until, SIZE_MAX);
+  if (!due.ok()) return due.status();
   auto& timers = timers_[partition];
   timers.clear();
-  for (auto& t : *all) timers.insert(std::move(t));
+  for (auto& t : *due) timers.insert(std::move(t));
+  timers_read_until_[partition] = until;
+  return Status::Ok();
+}
+
+Status StatefulWorker::ExtendTimers(int64_t now_ms) {
+  const int64_t until = now_ms + options_.timer_horizon_ms;
+  for (int32_t p : owned_) {
+    int64_t& read_until = timers_read_until_[p];
+    if (read_until - now_ms > options_.timer_horizon_ms / 2) continue;
+    // The store has every timer of p: the last batch was flushed.
+    auto due = DueTimers(*store_, p, until, SIZE_MAX, read_until);
+    if (!due.ok()) return due.status();
+    auto& timers = timers_[p];
+    for (auto& t : *due) timers.insert(std::move(t));
+    read_until = until;
+  }
   return Status::Ok();
 }
 
@@ -707,6 +725,7 @@ Status StatefulWorker::RunOnce() {
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(ReleaseChangelog());
   ReportBacklog();
+  USP_RETURN_IF_ERROR(ExtendTimers(now));
   USP_RETURN_IF_ERROR(FireDueTimers(now));
   USP_RETURN_IF_ERROR(FlushStaged());
 

@@ -160,6 +160,10 @@ struct StatefulWorkerOptions {
   // partition's entries are dropped when it is gained or lost, all of them
   // when the bound is passed. 0: no cache.
   size_t state_cache_bytes = 64 << 20;
+  // Timers of an owned partition are read from the store this far ahead of
+  // the clock (on takeover, then as the clock moves): a segment's expiry
+  // timers, days ahead, are not read at all on a takeover.
+  int64_t timer_horizon_ms = 60'000;
 };
 
 struct StatefulSnapshot {
@@ -264,8 +268,12 @@ class StatefulWorker : public AssignableWorker {
   void Stage(int32_t partition, const std::vector<StateWrite>& writes);
   Result<std::optional<std::string>> GetState(int32_t partition, std::string_view key);
   Status FlushStaged();
-  // Reads the timers of a newly owned partition from the store into timers_.
-  Status LoadTimers(int32_t partition);
+  // Reads the timers of a newly owned partition due up to now +
+  // timer_horizon_ms from the store into timers_.
+  Status LoadTimers(int32_t partition, int64_t now_ms);
+  // Reads the next timers of every owned partition once the clock is half a
+  // horizon from the end of what was read.
+  Status ExtendTimers(int64_t now_ms);
 
   StatefulJob job_;
   KeyedProcessor* processor_;
@@ -304,11 +312,14 @@ class StatefulWorker : public AssignableWorker {
   bool recommit_all_ = false;  // an async commit was lost: commit every partition next
   Status fatal_;
   std::vector<ConsumedMessage> batch_;
-  // The timers of each owned partition, (at, key), mirrored from the store:
-  // loaded when the partition is taken over (after its changelog caught
-  // up), then kept in step by Commit, the only writer of an owned
-  // partition's timers. Saves a RocksDB scan per partition per iteration.
+  // The timers of each owned partition, (at, key), mirrored from the store
+  // up to timers_read_until_[partition]: read when the partition is taken
+  // over (after its changelog caught up) and as the clock moves on, kept in
+  // step by Commit, the only writer of an owned partition's timers (which
+  // adds its new timers here whatever their time). Saves a RocksDB scan per
+  // partition per iteration.
   std::map<int32_t, std::set<std::pair<int64_t, std::string>>> timers_;
+  std::map<int32_t, int64_t> timers_read_until_;
   std::string envelope_buffer_;  // reused by ProcessMessage
   std::map<int32_t, std::vector<StateWrite>> staged_;  // partition -> writes not yet applied
   // (partition, state key) -> its write's index in staged_[partition]
