@@ -55,7 +55,7 @@ def footer(doc, curve):
     """When and how loaded: the curve's own run when recorded, else the file's."""
     m = doc.get("machine", {})
     return "%s, commit %s, %s cores, load average %s" % (
-        curve.get("when", doc.get("when", "?")), doc.get("commit", "?"), m.get("cores", "?"),
+        curve.get("when", doc.get("when", "?")), curve.get("commit", doc.get("commit", "?")), m.get("cores", "?"),
         curve.get("load_average_before", m.get("load_average_before", "?")))
 
 
