@@ -122,7 +122,8 @@ StatefulWorker::StatefulWorker(StatefulJob job, KeyedProcessor* processor, Sourc
       store_(store),
       follower_(follower),
       clock_(clock),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      state_cache_(options_.state_cache_bytes) {
   sink_->SetDeliveryCallback([this](const DeliveryReport& r) { OnDelivery(r); });
 }
 
@@ -160,6 +161,7 @@ Status StatefulWorker::Start() {
   }
   USP_RETURN_IF_ERROR(Assign(options_.partitions));
   ready_.store(true, std::memory_order_release);
+  ObserveSources();
   Publish();
   return Status::Ok();
 }
@@ -233,14 +235,8 @@ Status StatefulWorker::Assign(const std::vector<int32_t>& requested) {
   std::set_symmetric_difference(owned_.begin(), owned_.end(), parts.begin(), parts.end(),
                                 std::back_inserter(moved));
   if (!moved.empty()) processor_->ForgetPartitions(moved);
-  for (int32_t p : moved) {  // another owner, or the changelog, may have written them since
-    auto it = state_cache_.find(p);
-    if (it == state_cache_.end()) continue;
-    for (const auto& [key, value] : it->second) {
-      state_cache_bytes_ -= key.size() + (value ? value->size() : 0) + 64;
-    }
-    state_cache_.erase(it);
-  }
+  // Another owner, or the changelog, may have written them since.
+  for (int32_t p : moved) state_cache_.DropPartition(p);
   slots_ = std::move(slots);
   tickets_.clear();
   outstanding_.clear();
@@ -302,6 +298,7 @@ AssignmentOutcome StatefulWorker::ApplyAssignment(int64_t epoch, std::vector<int
     stats_.first_output_ms = 0;
   }
   epoch_ = epoch;
+  ObserveSources();  // the partitions taken over, before their first timers
   Publish();
   return {AssignmentResult::kApplied, ""};
 }
@@ -566,30 +563,10 @@ Result<std::optional<std::string>> StatefulWorker::GetState(int32_t partition,
     auto it = staged_state_.find({partition, state_key});
     if (it != staged_state_.end()) return staged_[partition][it->second].value;
   }
-  if (auto p = state_cache_.find(partition); p != state_cache_.end()) {
-    auto it = p->second.find(state_key);
-    if (it != p->second.end()) return it->second;
-  }
+  if (const auto* cached = state_cache_.Find(partition, state_key)) return *cached;
   auto stored = store_->Get(partition, state_key);
-  if (stored.ok()) CacheState(partition, std::move(state_key), *stored);
+  if (stored.ok()) state_cache_.Put(partition, std::move(state_key), *stored);
   return stored;
-}
-
-void StatefulWorker::CacheState(int32_t partition, std::string key,
-                                std::optional<std::string> value) {
-  if (options_.state_cache_bytes == 0) return;
-  const size_t bytes = key.size() + (value ? value->size() : 0) + 64;
-  if (state_cache_bytes_ + bytes > options_.state_cache_bytes) {
-    state_cache_.clear();
-    state_cache_bytes_ = 0;
-  }
-  auto& entries = state_cache_[partition];
-  auto [it, inserted] = entries.try_emplace(std::move(key));
-  if (!inserted) {
-    state_cache_bytes_ -= it->first.size() + (it->second ? it->second->size() : 0) + 64;
-  }
-  it->second = std::move(value);
-  state_cache_bytes_ += bytes;
 }
 
 Status StatefulWorker::FlushStaged() {
@@ -598,7 +575,7 @@ Status StatefulWorker::FlushStaged() {
   }
   // What was just written is what the store now holds.
   for (auto& [where, index] : staged_state_) {
-    CacheState(where.first, where.second, std::move(staged_[where.first][index].value));
+    state_cache_.Put(where.first, where.second, std::move(staged_[where.first][index].value));
   }
   staged_state_.clear();
   for (auto& [partition, writes] : staged_) writes.clear();
@@ -724,7 +701,6 @@ Status StatefulWorker::RunOnce() {
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(ReleaseChangelog());
-  ReportBacklog();
   USP_RETURN_IF_ERROR(ExtendTimers(now));
   USP_RETURN_IF_ERROR(FireDueTimers(now));
   USP_RETURN_IF_ERROR(FlushStaged());
@@ -757,6 +733,7 @@ Status StatefulWorker::RunOnce() {
   sink_->Poll(0);
   if (!fatal_.ok()) return fatal_;
   USP_RETURN_IF_ERROR(CommitDue(clock_->NowMs(), /*sync=*/false));
+  ObserveSources();  // for the next iteration's timers, and /status
   Publish();
   return Status::Ok();
 }
@@ -770,15 +747,16 @@ Status StatefulWorker::Finish() {
   return Status::Ok();
 }
 
-void StatefulWorker::ReportBacklog() {
+void StatefulWorker::ObserveSources() {
+  lags_.resize(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    lags_[i] = source_->Lag(slots_[i].topic, slots_[i].partition, slots_[i].tracker.next_offset());
+  }
   for (int32_t p : owned_) {
     bool behind = false;
-    for (const Slot& s : slots_) {
+    for (size_t i = 0; i < slots_.size() && !behind; ++i) {
       // -1: the end is not known yet (no fetch answered): not known to be quiet.
-      if (s.partition == p && source_->Lag(s.topic, s.partition, s.tracker.next_offset()) != 0) {
-        behind = true;
-        break;
-      }
+      behind = slots_[i].partition == p && lags_[i] != 0;
     }
     processor_->SetSourceBehind(p, behind);
   }
@@ -790,9 +768,9 @@ void StatefulWorker::Publish() {
   snap.epoch = epoch_;
   snap.partitions = owned_;
   int64_t lag = 0;
-  for (const Slot& s : slots_) {
-    const int64_t l = source_->Lag(s.topic, s.partition, s.tracker.next_offset());
-    if (l > 0) lag += l;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (i < lags_.size() && lags_[i] > 0) lag += lags_[i];
     snap.committed.push_back({s.topic, s.partition, ShownCommitted(*source_, s)});
   }
   snap.lag = lag;

@@ -52,6 +52,7 @@
 
 #include "core/status.h"
 #include "runtime/state/changelog_reader.h"
+#include "runtime/stateful/state_cache.h"
 #include "runtime/state/state_store.h"
 #include "runtime/worker/offset_tracker.h"
 #include "runtime/worker/dead_letter.h"
@@ -231,8 +232,9 @@ class StatefulWorker : public AssignableWorker {
   Status DrainAndCommit();
   Status ProcessMessage(size_t slot, const ConsumedMessage& m);
   Status FireDueTimers(int64_t now_ms);
-  // Tells the processor which owned partitions have a backlog.
-  void ReportBacklog();
+  // Each slot's lag (-1: not known yet) into lags_, once per iteration, and
+  // tells the processor which owned partitions have a backlog.
+  void ObserveSources();
   // Stores `effects` for `key` in `partition` and sends its outputs; its
   // changelog records are deferred until those are acknowledged
   // (ReleaseChangelog). Every record carries `ticket`; *pending is false
@@ -257,6 +259,7 @@ class StatefulWorker : public AssignableWorker {
   void OnDelivery(const DeliveryReport& report);
   Status CommitDue(int64_t now_ms, bool sync);
   void CountCommitError();
+  // The snapshot /status shows (after ObserveSources).
   void Publish();
   int64_t NextTimerMs();
   // Owner writes are staged and applied to the store once per poll batch
@@ -321,14 +324,11 @@ class StatefulWorker : public AssignableWorker {
   std::map<int32_t, std::set<std::pair<int64_t, std::string>>> timers_;
   std::map<int32_t, int64_t> timers_read_until_;
   std::string envelope_buffer_;  // reused by ProcessMessage
+  std::vector<int64_t> lags_;    // per slot, by ObserveSources
   std::map<int32_t, std::vector<StateWrite>> staged_;  // partition -> writes not yet applied
   // (partition, state key) -> its write's index in staged_[partition]
   std::map<std::pair<int32_t, std::string>, size_t> staged_state_;
-  // Flushed (or read) state values of owned partitions: options_.state_cache_bytes.
-  void CacheState(int32_t partition, std::string key, std::optional<std::string> value);
-  std::unordered_map<int32_t, std::unordered_map<std::string, std::optional<std::string>>>
-      state_cache_;
-  size_t state_cache_bytes_ = 0;
+  StateCache state_cache_;  // flushed (or read) state values of owned partitions
   StatefulSnapshot stats_;
 
   mutable std::mutex mutex_;

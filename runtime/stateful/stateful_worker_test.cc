@@ -343,6 +343,28 @@ TEST_F(StatefulWorkerTest, ARecordWithoutAKeyIsCountedAndDoesNotBlockCommits) {
   EXPECT_EQ(source_.CommittedOffset(kSource, 0), 2);
 }
 
+TEST(StateCache, CountsItsBytesThroughOverwritesAndDropsAndForgetsAllPastTheBound) {
+  StateCache cache(1000);
+  cache.Put(1, "s/u1", std::string(100, 'a'));  // 4 + 100 + 64
+  cache.Put(2, "s/u2", std::nullopt);           // 4 + 64: known absent
+  EXPECT_EQ(cache.bytes(), 168u + 68u);
+  ASSERT_NE(cache.Find(2, "s/u2"), nullptr);
+  EXPECT_FALSE(cache.Find(2, "s/u2")->has_value());
+  EXPECT_EQ(cache.Find(1, "s/u2"), nullptr) << "per partition";
+  cache.Put(1, "s/u1", std::string(10, 'b'));
+  EXPECT_EQ(cache.bytes(), 78u + 68u) << "an overwrite replaces its cost";
+  EXPECT_EQ(**cache.Find(1, "s/u1"), std::string(10, 'b'));
+  cache.DropPartition(2);
+  EXPECT_EQ(cache.bytes(), 78u);
+  EXPECT_EQ(cache.Find(2, "s/u2"), nullptr);
+  cache.Put(3, "s/big", std::string(900, 'c'));  // 78 + 969 > 1000: all dropped first
+  EXPECT_EQ(cache.Find(1, "s/u1"), nullptr);
+  EXPECT_EQ(cache.bytes(), 969u);
+  StateCache off(0);
+  off.Put(1, "s/u1", std::string("x"));
+  EXPECT_EQ(off.Find(1, "s/u1"), nullptr);
+}
+
 TEST(StateEnvelope, RoundTrips) {
   StateEnvelope e{{{"t", 5}}, std::string("abc")};
   auto d = DecodeStateEnvelope(EncodeStateEnvelope(e));
