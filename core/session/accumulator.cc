@@ -19,6 +19,20 @@ std::string CanonicalText(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// The `limit` values with the highest counts, highest first. `counts` is
+// ordered by text, so the stable sort keeps text order on ties.
+template <typename Counts>
+std::vector<std::pair<const std::string*, int64_t>> TopByCount(const Counts& counts,
+                                                               int32_t limit) {
+  std::vector<std::pair<const std::string*, int64_t>> ranked;
+  ranked.reserve(counts.size());
+  for (const auto& [text, count] : counts) ranked.emplace_back(&text, count);
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  ranked.resize(std::min(ranked.size(), static_cast<size_t>(std::max(limit, 0))));
+  return ranked;
+}
+
 // Doubles in state: JSON has no inf/nan, so those travel as strings.
 json DoubleToState(double d) {
   if (std::isnan(d)) return "nan";
@@ -272,17 +286,10 @@ json Accumulator::Value() const {
           [](const Extreme& s) -> json { return s.best ? *s.best : json(nullptr); },
           [](const Distinct& s) -> json { return s.values.size(); },
           [&](const TopK& s) -> json {
-            std::vector<std::pair<const std::string*, int64_t>> ranked;
-            ranked.reserve(s.counts.size());
-            for (const auto& [text, count] : s.counts) ranked.emplace_back(&text, count);
-            const size_t k = std::min(ranked.size(), static_cast<size_t>(limit_));
-            // counts is ordered by text, so a stable sort by count keeps text order on ties.
-            std::stable_sort(ranked.begin(), ranked.end(),
-                             [](const auto& a, const auto& b) { return a.second > b.second; });
             json out = json::array();
-            for (size_t i = 0; i < k; ++i) {
-              json value = json::parse(*ranked[i].first, nullptr, /*allow_exceptions=*/false);
-              out.push_back({{"value", std::move(value)}, {"count", ranked[i].second}});
+            for (const auto& [text, count] : TopByCount(s.counts, limit_)) {
+              json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+              out.push_back({{"value", std::move(value)}, {"count", count}});
             }
             return out;
           },
@@ -325,22 +332,17 @@ void Accumulator::AppendValue(std::string* out) const {
                  },
                  [&](const Distinct& s) { AppendInt(static_cast<int64_t>(s.values.size()), out); },
                  [&](const TopK& s) {
-                   std::vector<std::pair<const std::string*, int64_t>> ranked;
-                   ranked.reserve(s.counts.size());
-                   for (const auto& [text, count] : s.counts) ranked.emplace_back(&text, count);
-                   const size_t k = std::min(ranked.size(), static_cast<size_t>(limit_));
-                   // As Value(): a stable sort by count keeps text order on ties.
-                   std::stable_sort(ranked.begin(), ranked.end(),
-                                    [](const auto& a, const auto& b) { return a.second > b.second; });
                    out->push_back('[');
-                   for (size_t i = 0; i < k; ++i) {
-                     if (i > 0) out->push_back(',');
+                   bool first = true;
+                   for (const auto& [text, count] : TopByCount(s.counts, limit_)) {
+                     if (!first) out->push_back(',');
+                     first = false;
                      // {"count","value"}: nlohmann's key order. The value's
                      // text is its canonical dump already (CanonicalText).
                      out->append("{\"count\":");
-                     AppendInt(ranked[i].second, out);
+                     AppendInt(count, out);
                      out->append(",\"value\":");
-                     out->append(*ranked[i].first);
+                     out->append(*text);
                      out->push_back('}');
                    }
                    out->push_back(']');

@@ -93,8 +93,9 @@ class StatefulWorkerTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
+  // The worker, with options_ (commit at every iteration) owning `partitions`.
   void Make(std::vector<int32_t> partitions, ChangelogFollower* follower = nullptr) {
-    StatefulWorkerOptions o;
+    StatefulWorkerOptions o = options_;
     o.partitions = std::move(partitions);
     o.commit_interval_ms = 0;
     worker_ = std::make_unique<StatefulWorker>(
@@ -126,6 +127,7 @@ class StatefulWorkerTest : public ::testing::Test {
   FakeRecordSink sink_;
   FakeClock clock_;
   CountingProcessor processor_;
+  StatefulWorkerOptions options_;
   std::unique_ptr<StatefulWorker> worker_;
 };
 
@@ -467,13 +469,8 @@ TEST_F(StatefulWorkerTest, TimersBeyondTheHorizonAreReadWhenTheClockNearsThem) {
                                 {"s/u2", EncodeStateEnvelope({{{kSource, 0}}, "1"})},
                                 {TimerKey(days, "u2"), "1"}})
                   .ok());
-  StatefulWorkerOptions o;
-  o.commit_interval_ms = 0;
-  o.timer_horizon_ms = 60'000;
-  worker_ = std::make_unique<StatefulWorker>(
-      StatefulJob{"UserSegment", "planner", {kSource}, kOutput, kChangelog}, &processor_,
-      &source_, &sink_, store_.get(), &follower, &clock_, o);
-  ASSERT_TRUE(worker_->Start().ok());
+  options_.timer_horizon_ms = 60'000;
+  Make({}, &follower);
   ASSERT_EQ(worker_->ApplyAssignment(1, {1}).result, AssignmentResult::kApplied);
   source_.Add(kSource, 1, 0, Rec("u3", days + 1));  // set by this owner, days ahead too
   ASSERT_TRUE(worker_->RunOnce().ok());
